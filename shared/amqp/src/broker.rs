@@ -1,0 +1,361 @@
+//! One self-healing connection to RabbitMQ and confirmed publishing over it.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use futures_util::StreamExt as _;
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties,
+    options::{BasicPublishOptions, ConfirmSelectOptions},
+    types::{FieldTable, ShortString},
+};
+use secrecy::{ExposeSecret as _, SecretString};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::{
+    consume::{self, ConsumerHandle, ConsumerOptions, Handler},
+    headers,
+    publish::{Outgoing, PublishError},
+    topology::Topology,
+};
+
+/// Tuning of a [`Broker`]; the defaults suit production.
+#[derive(Debug, Clone, Copy)]
+pub struct BrokerOptions {
+    /// How long a publish waits for a connection and a confirm, across
+    /// reconnections, before it fails.
+    pub publish_timeout: Duration,
+    /// The first wait between reconnection attempts; it doubles up to
+    /// `max_backoff`.
+    pub min_backoff: Duration,
+    /// The longest wait between reconnection attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        Self {
+            publish_timeout: Duration::from_secs(30),
+            min_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A connection to RabbitMQ that reconnects by itself.
+///
+/// Cheap to clone; all clones share the connection.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    service: &'static str,
+    url: SecretString,
+    topology: Topology,
+    options: BrokerOptions,
+    link: watch::Sender<Option<Arc<Link>>>,
+    last_error: std::sync::Mutex<Option<String>>,
+    stop: CancellationToken,
+    stopped: CancellationToken,
+    generations: AtomicU64,
+}
+
+/// One live connection, its publishing channel, and a token cancelled once
+/// anything on it fails.
+pub(crate) struct Link {
+    pub(crate) connection: Connection,
+    publisher: Channel,
+    pub(crate) broken: CancellationToken,
+    pub(crate) generation: u64,
+}
+
+impl Link {
+    pub(crate) fn usable(&self) -> bool {
+        !self.broken.is_cancelled() && self.connection.status().connected()
+    }
+}
+
+impl Broker {
+    /// Starts connecting in the background and returns at once; publishers
+    /// and consumers wait for the connection. `topology` is declared on every
+    /// (re)connection.
+    pub fn start(url: SecretString, service: &'static str, topology: Topology, options: BrokerOptions) -> Self {
+        let (link, _) = watch::channel(None);
+        let inner = Arc::new(Inner {
+            service,
+            url,
+            topology,
+            options,
+            link,
+            last_error: std::sync::Mutex::new(None),
+            stop: CancellationToken::new(),
+            stopped: CancellationToken::new(),
+            generations: AtomicU64::new(0),
+        });
+        tokio::spawn(supervise(inner.clone()).instrument(tracing::info_span!("amqp", service)));
+        Self { inner }
+    }
+
+    /// The binary's name, used as `app_id`.
+    pub fn service(&self) -> &'static str {
+        self.inner.service
+    }
+
+    /// Ok while connected with the topology declared; the reason otherwise.
+    pub fn readiness(&self) -> Result<(), String> {
+        match &*self.inner.link.borrow() {
+            Some(link) if link.usable() => Ok(()),
+            _ => {
+                let why = self.inner.last_error.lock().ok().and_then(|e| e.clone());
+                Err(match why {
+                    Some(e) => format!("not connected to RabbitMQ: {e}"),
+                    None => "not connected to RabbitMQ yet".to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Publishes `message` with the contract's properties and waits for the
+    /// broker's confirm, reconnecting as needed within the publish timeout.
+    pub async fn publish<M: fa_messages::Message>(&self, message: &M) -> Result<(), PublishError> {
+        self.publish_outgoing(Outgoing::message(message)?).await
+    }
+
+    /// Publishes a prepared message; see [`Broker::publish`].
+    pub async fn publish_outgoing(&self, out: Outgoing) -> Result<(), PublishError> {
+        let mut headers = out.headers;
+        if let Some(tenant) = &out.tenant_id {
+            headers::set_text(&mut headers, headers::TENANT_HEADER, tenant);
+        }
+        headers::inject_trace_context(&mut headers);
+        let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        let mut properties = BasicProperties::default()
+            .with_content_type(ShortString::from("application/json"))
+            .with_delivery_mode(2)
+            .with_message_id(ShortString::from(out.message_id.as_str()))
+            .with_timestamp(timestamp)
+            .with_app_id(ShortString::from(self.inner.service))
+            .with_headers(FieldTable::from(headers));
+        if let Some(kind) = &out.kind {
+            properties = properties.with_type(ShortString::from(kind.as_str()));
+        }
+        self.publish_with(&out.exchange, &out.routing_key, &out.body, properties).await
+    }
+
+    /// Publishes with exactly `properties` (used to copy a delivery to its
+    /// retry or dead-letter queue with its original properties).
+    pub(crate) async fn publish_with(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), PublishError> {
+        let started = Instant::now();
+        let timeout = self.inner.options.publish_timeout;
+        let outcome =
+            tokio::time::timeout(timeout, self.publish_until_confirmed(exchange, routing_key, body, properties))
+                .await
+                .unwrap_or(Err(PublishError::Timeout(timeout)));
+        let label = match &outcome {
+            Ok(()) => "confirmed",
+            Err(PublishError::Nacked) => "nacked",
+            Err(PublishError::Unroutable { .. }) => "unroutable",
+            Err(_) => "failed",
+        };
+        let service = self.inner.service;
+        metrics::counter!("fa_amqp_published_total", "service" => service, "exchange" => exchange.to_owned(),
+            "routing_key" => routing_key.to_owned(), "outcome" => label)
+        .increment(1);
+        metrics::histogram!("fa_amqp_publish_duration_seconds", "service" => service, "exchange" => exchange.to_owned())
+            .record(started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    async fn publish_until_confirmed(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), PublishError> {
+        loop {
+            let link = self.link().await.ok_or(PublishError::Closed)?;
+            let options = BasicPublishOptions { mandatory: true, ..Default::default() };
+            let sent = link
+                .publisher
+                .basic_publish(exchange.into(), routing_key.into(), options, body, properties.clone())
+                .await;
+            let confirmed = match sent {
+                Ok(confirm) => confirm.await,
+                Err(e) => Err(e),
+            };
+            match confirmed {
+                Ok(Confirmation::Ack(None)) | Ok(Confirmation::NotRequested) => return Ok(()),
+                Ok(Confirmation::Ack(Some(_))) => {
+                    return Err(PublishError::Unroutable {
+                        exchange: exchange.to_owned(),
+                        routing_key: routing_key.to_owned(),
+                    });
+                }
+                Ok(Confirmation::Nack(_)) => return Err(PublishError::Nacked),
+                Err(e) => {
+                    // The connection or channel broke under us; the message
+                    // may or may not have arrived. Send it again on the next
+                    // connection: consumers treat messages as possibly
+                    // delivered twice, and losing one is not allowed.
+                    tracing::warn!(error = %e, exchange, routing_key, "publish interrupted; resending after reconnection");
+                    link.broken.cancel();
+                }
+            }
+        }
+    }
+
+    /// A usable link, waiting for the supervisor to make one; `None` once
+    /// the broker is closed.
+    pub(crate) async fn link(&self) -> Option<Arc<Link>> {
+        let mut rx = self.inner.link.subscribe();
+        loop {
+            if self.inner.stopped.is_cancelled() {
+                return None;
+            }
+            if let Some(link) = rx.borrow_and_update().as_ref()
+                && link.usable()
+            {
+                return Some(link.clone());
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return None },
+                _ = self.inner.stopped.cancelled() => return None,
+                // A link can break without the watch changing (the broker
+                // closed it and the supervisor has not noticed yet).
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    }
+
+    /// Starts consuming `options.queue` with `handler`; see [`Handler`].
+    pub fn consume<H: Handler>(&self, options: ConsumerOptions, handler: H) -> ConsumerHandle {
+        consume::start(self.clone(), options, handler)
+    }
+
+    /// Closes the connection. Call it after the consumers have stopped, so
+    /// their last acks and publishes go through.
+    pub async fn close(&self) {
+        self.inner.stop.cancel();
+        self.inner.stopped.cancelled().await;
+    }
+}
+
+/// Keeps a link alive until the broker is closed.
+async fn supervise(inner: Arc<Inner>) {
+    let mut backoff = inner.options.min_backoff;
+    let mut ever_connected = false;
+    while !inner.stop.is_cancelled() {
+        let attempt = tokio::select! {
+            r = connect(&inner) => r,
+            _ = inner.stop.cancelled() => break,
+        };
+        match attempt {
+            Ok(link) => {
+                if ever_connected {
+                    metrics::counter!("fa_amqp_reconnects_total", "service" => inner.service).increment(1);
+                    tracing::info!(generation = link.generation, "reconnected to RabbitMQ; topology declared again");
+                } else {
+                    tracing::info!("connected to RabbitMQ; topology declared");
+                }
+                ever_connected = true;
+                backoff = inner.options.min_backoff;
+                if let Ok(mut e) = inner.last_error.lock() {
+                    *e = None;
+                }
+                metrics::gauge!("fa_amqp_connection_up", "service" => inner.service).set(1.0);
+                inner.link.send_replace(Some(link.clone()));
+                let reason = watch_link(&inner, &link).await;
+                inner.link.send_replace(None);
+                metrics::gauge!("fa_amqp_connection_up", "service" => inner.service).set(0.0);
+                link.broken.cancel();
+                if let Some(reason) = reason {
+                    tracing::warn!(reason = %reason, "lost the RabbitMQ connection; reconnecting");
+                    if let Ok(mut e) = inner.last_error.lock() {
+                        *e = Some(reason);
+                    }
+                }
+                // Close what is left of it; ignore errors, it is gone anyway.
+                let _ = tokio::time::timeout(Duration::from_secs(2), link.connection.close(200, "bye".into())).await;
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::warn!(error = %message, retry_in_ms = backoff.as_millis() as u64, "cannot connect to RabbitMQ (FA_SF_AMQP_URL)");
+                if let Ok(mut last) = inner.last_error.lock() {
+                    *last = Some(message);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(jitter(backoff)) => {}
+                    _ = inner.stop.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(inner.options.max_backoff);
+            }
+        }
+    }
+    inner.link.send_replace(None);
+    metrics::gauge!("fa_amqp_connection_up", "service" => inner.service).set(0.0);
+    inner.stopped.cancel();
+}
+
+async fn connect(inner: &Inner) -> anyhow::Result<Arc<Link>> {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
+    let properties = ConnectionProperties::default().with_connection_name(format!("{}@{host}", inner.service).into());
+    let connection =
+        tokio::time::timeout(Duration::from_secs(10), Connection::connect(inner.url.expose_secret(), properties))
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer within 10s"))??;
+    let declare = connection.create_channel().await?;
+    inner.topology.declare(&declare).await?;
+    let _ = declare.close(200, "declared".into()).await;
+    let publisher = connection.create_channel().await?;
+    publisher.confirm_select(ConfirmSelectOptions::default()).await?;
+    let generation = inner.generations.fetch_add(1, Ordering::Relaxed) + 1;
+    Ok(Arc::new(Link { connection, publisher, broken: CancellationToken::new(), generation }))
+}
+
+/// Returns when the link is lost (with the reason) or the broker is closed
+/// (`None`).
+async fn watch_link(inner: &Inner, link: &Link) -> Option<String> {
+    let mut events = link.connection.events_listener();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = inner.stop.cancelled() => return None,
+            _ = link.broken.cancelled() => return Some("a channel failed".to_owned()),
+            event = events.next() => match event {
+                Some(lapin::Event::Error(e)) => return Some(e.to_string()),
+                Some(_) => {}
+                None => return Some("the connection ended".to_owned()),
+            },
+            _ = tick.tick() => {
+                if !link.connection.status().connected() {
+                    return Some("the connection is closed".to_owned());
+                }
+                if !link.publisher.status().connected() {
+                    return Some("the publishing channel is closed".to_owned());
+                }
+            }
+        }
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    // Replicas that lost the broker together should not return in lockstep.
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|t| t.subsec_nanos()).unwrap_or(0);
+    d + d.mul_f64(f64::from(nanos % 1000) / 4000.0)
+}

@@ -1,0 +1,32 @@
+//! RabbitMQ plumbing shared by every service.
+//!
+//! - [`Broker`] owns one connection and keeps it alive: when RabbitMQ closes
+//!   it (a restart, `rabbitmqctl close_all_connections`, a network cut) it
+//!   reconnects with backoff, declares the topology again and resumes the
+//!   publishers and consumers that wait on it. Nothing restarts the process.
+//! - [`Topology`] declares the contract's exchanges and, for each consumed
+//!   queue, the quorum queue, its `<queue>.dlq` and its retry delay queues.
+//! - [`Broker::publish`] sends a message with the contract's properties and
+//!   returns only once the broker has confirmed it.
+//! - [`Broker::consume`] runs a [`Handler`] with a bounded prefetch, acks
+//!   only after the handler's effect is durable, dead-letters permanent
+//!   failures on their first delivery with `x-fa-error`, and schedules
+//!   passing failures on a delay queue so the queue behind them keeps
+//!   flowing.
+//!
+//! **Architecture invariant:** a delivery is acked only after its outcome is
+//! durable: the handler finished, or the copy on the retry or dead-letter
+//! queue was confirmed. Every other path leaves it to be redelivered.
+
+mod broker;
+mod consume;
+mod headers;
+mod publish;
+pub mod retry;
+mod topology;
+
+pub use broker::{Broker, BrokerOptions};
+pub use consume::{ConsumerHandle, ConsumerOptions, Failure, Handler, Incoming, Outcome};
+pub use headers::{ATTEMPT_HEADER, ERROR_HEADER, FIRST_ATTEMPT_HEADER, LAST_ERROR_HEADER, TENANT_HEADER};
+pub use publish::{Outgoing, PublishError};
+pub use topology::{ExchangeKind, Topology, dlq_name, retry_queue_name};

@@ -1,0 +1,145 @@
+//! The exchanges and queues a service declares at start (amqp.md), again
+//! after every reconnection; declaring is idempotent.
+
+use lapin::{
+    Channel,
+    options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+    types::{AMQPValue, FieldTable, LongString, ShortString},
+};
+
+use crate::retry::{TIERS, tier_label};
+
+/// The exchange types the contract uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeKind {
+    /// Routing keys matched by pattern.
+    Topic,
+    /// Routing keys matched exactly.
+    Direct,
+}
+
+/// The dead-letter queue of `queue`.
+pub fn dlq_name(queue: &str) -> String {
+    format!("{queue}.dlq")
+}
+
+/// The delay queue of `queue` for one retry tier, e.g. `importer.commands.retry.5s`.
+pub fn retry_queue_name(queue: &str, tier: std::time::Duration) -> String {
+    format!("{queue}.retry.{}", tier_label(tier))
+}
+
+#[derive(Debug, Clone)]
+struct ConsumedQueue {
+    name: String,
+    bindings: Vec<(String, String)>,
+}
+
+/// What one service declares.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    exchanges: Vec<(String, ExchangeKind)>,
+    queues: Vec<ConsumedQueue>,
+}
+
+impl Topology {
+    /// Nothing declared yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A durable exchange the service publishes to or binds from.
+    pub fn exchange(mut self, name: &str, kind: ExchangeKind) -> Self {
+        if !self.exchanges.iter().any(|(n, _)| n == name) {
+            self.exchanges.push((name.to_owned(), kind));
+        }
+        self
+    }
+
+    /// A queue the service consumes, bound to `(exchange, routing key)`
+    /// pairs, with its dead-letter queue and retry delay queues. The
+    /// dead-letter exchange `salesforce.dlx` is declared with it.
+    pub fn queue(mut self, name: &str, bindings: &[(&str, &str)]) -> Self {
+        self = self.exchange(fa_messages::topology::DLX_EXCHANGE, ExchangeKind::Topic);
+        self.queues.push(ConsumedQueue {
+            name: name.to_owned(),
+            bindings: bindings.iter().map(|(e, k)| ((*e).to_owned(), (*k).to_owned())).collect(),
+        });
+        self
+    }
+
+    /// Declares everything on `channel`.
+    pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+        let durable = || ExchangeDeclareOptions { durable: true, ..Default::default() };
+        for (name, kind) in &self.exchanges {
+            let kind = match kind {
+                ExchangeKind::Topic => lapin::ExchangeKind::Topic,
+                ExchangeKind::Direct => lapin::ExchangeKind::Direct,
+            };
+            channel.exchange_declare(name.as_str().into(), kind, durable(), FieldTable::default()).await?;
+        }
+        let dlx = fa_messages::topology::DLX_EXCHANGE;
+        for q in &self.queues {
+            let mut args = quorum();
+            put(&mut args, "x-dead-letter-exchange", text(dlx));
+            put(&mut args, "x-dead-letter-routing-key", text(&q.name));
+            declare_queue(channel, &q.name, args).await?;
+            for (exchange, key) in &q.bindings {
+                bind(channel, &q.name, exchange, key).await?;
+            }
+
+            let dlq = dlq_name(&q.name);
+            declare_queue(channel, &dlq, quorum()).await?;
+            bind(channel, &dlq, dlx, &q.name).await?;
+
+            // A parked message expires after the tier's delay and is
+            // dead-lettered through the default exchange straight back to
+            // its queue. At-least-once dead-lettering keeps it in the delay
+            // queue until the queue has it, so a retry is never lost.
+            for tier in TIERS {
+                let mut args = quorum();
+                let ttl_ms = i64::try_from(tier.as_millis()).unwrap_or(i64::MAX);
+                put(&mut args, "x-message-ttl", AMQPValue::LongLongInt(ttl_ms));
+                put(&mut args, "x-dead-letter-exchange", text(""));
+                put(&mut args, "x-dead-letter-routing-key", text(&q.name));
+                put(&mut args, "x-dead-letter-strategy", text("at-least-once"));
+                put(&mut args, "x-overflow", text("reject-publish"));
+                declare_queue(channel, &retry_queue_name(&q.name, tier), args).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The queues the service consumes.
+    pub fn consumed_queues(&self) -> impl Iterator<Item = &str> {
+        self.queues.iter().map(|q| q.name.as_str())
+    }
+}
+
+fn quorum() -> std::collections::BTreeMap<ShortString, AMQPValue> {
+    let mut args = std::collections::BTreeMap::new();
+    put(&mut args, "x-queue-type", text("quorum"));
+    args
+}
+
+fn put(args: &mut std::collections::BTreeMap<ShortString, AMQPValue>, key: &str, value: AMQPValue) {
+    args.insert(ShortString::from(key), value);
+}
+
+fn text(value: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(value.as_bytes().to_vec()))
+}
+
+async fn declare_queue(
+    channel: &Channel,
+    name: &str,
+    args: std::collections::BTreeMap<ShortString, AMQPValue>,
+) -> lapin::Result<()> {
+    let options = QueueDeclareOptions { durable: true, ..Default::default() };
+    channel.queue_declare(name.into(), options, FieldTable::from(args)).await.map(|_| ())
+}
+
+async fn bind(channel: &Channel, queue: &str, exchange: &str, key: &str) -> lapin::Result<()> {
+    channel
+        .queue_bind(queue.into(), exchange.into(), key.into(), QueueBindOptions::default(), FieldTable::default())
+        .await
+}

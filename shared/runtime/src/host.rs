@@ -1,0 +1,60 @@
+//! What a running service holds: its database pool, its broker connection
+//! and its readiness checks; and the order they stop in.
+
+use anyhow::Context as _;
+use axum::Router;
+use fa_amqp::{Broker, BrokerOptions, ConsumerHandle, Topology};
+use secrecy::ExposeSecret as _;
+use sqlx::PgPool;
+
+use crate::{config::CommonConfig, launch::Context, readiness::Readiness};
+
+/// The shared resources of one service.
+pub struct Host {
+    /// The database, migrated.
+    pub pool: PgPool,
+    /// The broker, connecting or connected.
+    pub broker: Broker,
+    /// The checks behind `/readyz`: `database` and `amqp`, plus
+    /// `consumers` once the service consumes.
+    pub readiness: Readiness,
+}
+
+impl Host {
+    /// Connects to the database and applies migrations (failing when it is
+    /// unreachable: a service without its database cannot start), and starts
+    /// connecting to RabbitMQ in the background (a service without the broker
+    /// starts, reports not ready, and keeps trying).
+    pub async fn start(common: &CommonConfig, topology: Topology) -> anyhow::Result<Self> {
+        let pool = fa_store::connect(common.database_url.expose_secret(), fa_store::PoolOptions::default()).await?;
+        let broker = Broker::start(common.amqp_url.clone(), common.service, topology, BrokerOptions::default());
+        let readiness = Readiness::new(common.service);
+        let probe = broker.clone();
+        readiness.add("amqp", move || std::future::ready(probe.readiness()));
+        let probe = pool.clone();
+        readiness.add("database", move || {
+            let pool = probe.clone();
+            async move { fa_store::ping(&pool).await }
+        });
+        Ok(Self { pool, broker, readiness })
+    }
+
+    /// Serves `routes` with the health, readiness and metrics endpoints until
+    /// shutdown, then stops `consumers` (work in flight finishes or goes back
+    /// to its queue), closes the broker connection and the pool.
+    pub async fn serve(self, routes: Router, ctx: Context, consumers: Vec<ConsumerHandle>) -> anyhow::Result<()> {
+        if !consumers.is_empty() {
+            let probes: Vec<_> = consumers.iter().map(ConsumerHandle::readiness_probe).collect();
+            self.readiness.add("consumers", move || std::future::ready(probes.iter().try_for_each(|p| p())));
+        }
+        let app = crate::http::router(routes, self.readiness.clone());
+        let shutdown = ctx.shutdown.clone();
+        let http = tokio::spawn(crate::http::serve(ctx.listener, app, shutdown.clone()));
+        shutdown.cancelled().await;
+        futures_util::future::join_all(consumers.into_iter().map(ConsumerHandle::stop)).await;
+        self.broker.close().await;
+        self.pool.close().await;
+        http.await.context("the HTTP server task failed")?.context("the HTTP server failed")?;
+        Ok(())
+    }
+}

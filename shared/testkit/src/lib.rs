@@ -1,0 +1,149 @@
+//! Test support shared by every crate's tests.
+//!
+//! Tests talk to the real PostgreSQL and RabbitMQ. Each test gets its own
+//! database ([`TestDatabase`]) and its own RabbitMQ vhost ([`TestVhost`]),
+//! both named with a UUID and removed when dropped, so tests run in parallel
+//! and a failed run leaves nothing that breaks the next (`make test` also
+//! sweeps leftovers of killed runs). [`eventually`] waits for an observable
+//! effect with a deadline instead of sleeping.
+
+use std::{future::Future, process::Command, time::Duration};
+
+use anyhow::{Context as _, bail};
+use sqlx::{Connection as _, Executor as _, PgConnection, PgPool};
+
+pub mod process;
+
+/// The server-level PostgreSQL URL used to create and drop test databases.
+pub fn admin_database_url() -> String {
+    std::env::var("FA_SF_TEST_ADMIN_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database of its own for one test, dropped with the value.
+pub struct TestDatabase {
+    /// The database's name, `fa_test_<uuid>`.
+    pub name: String,
+    /// A URL that reaches it.
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates an empty database (no migrations applied).
+    pub async fn create() -> anyhow::Result<Self> {
+        let admin = admin_database_url();
+        let name = format!("fa_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .with_context(|| format!("tests need PostgreSQL at {admin} (run `make deps`)"))?;
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
+        conn.close().await.ok();
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => bail!("cannot derive a database URL from {admin}"),
+        };
+        Ok(Self { name, url })
+    }
+
+    /// A small pool on the database.
+    pub async fn pool(&self) -> anyhow::Result<PgPool> {
+        Ok(sqlx::postgres::PgPoolOptions::new().max_connections(4).connect(&self.url).await?)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop may run inside a runtime; a thread of its own can block.
+        let joined = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&admin_database_url()).await?;
+                conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await?;
+                anyhow::Ok(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = joined {
+            eprintln!("warning: test database {} not dropped: {e}", self.name);
+        }
+    }
+}
+
+/// A RabbitMQ vhost of its own for one test, deleted with the value.
+///
+/// Uses `rabbitmqctl`, so tests run where the broker runs (as `make test`
+/// and CI do).
+pub struct TestVhost {
+    /// The vhost's name, `fa-test-<uuid>`.
+    pub name: String,
+    /// An AMQP URL that reaches it as `guest`.
+    pub url: String,
+}
+
+impl TestVhost {
+    /// Creates the vhost and lets `guest` use it.
+    pub fn create() -> anyhow::Result<Self> {
+        let name = format!("fa-test-{}", uuid::Uuid::new_v4().simple());
+        rabbitmqctl(&["add_vhost", &name])?;
+        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"])?;
+        let host =
+            std::env::var("FA_SF_TEST_AMQP_AUTHORITY").unwrap_or_else(|_| "guest:guest@127.0.0.1:5672".to_owned());
+        let url = format!("amqp://{host}/{name}");
+        Ok(Self { name, url })
+    }
+
+    /// Closes every client connection of this vhost, as an SRE's
+    /// `rabbitmqctl close_all_connections` or a broker restart would.
+    pub fn close_all_connections(&self) -> anyhow::Result<()> {
+        rabbitmqctl(&["close_all_connections", "-p", &self.name, "closed by a test"])
+    }
+
+    /// The vhost's queues with their message counts and arguments, as
+    /// `rabbitmqctl list_queues` prints them (tab-separated).
+    pub fn list_queues(&self) -> anyhow::Result<String> {
+        rabbitmqctl_output(&["list_queues", "-q", "-p", &self.name, "name", "messages", "arguments", "type", "durable"])
+    }
+}
+
+impl Drop for TestVhost {
+    fn drop(&mut self) {
+        if let Err(e) = rabbitmqctl(&["delete_vhost", &self.name]) {
+            eprintln!("warning: test vhost {} not deleted: {e}", self.name);
+        }
+    }
+}
+
+fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
+    rabbitmqctl_output(args).map(|_| ())
+}
+
+fn rabbitmqctl_output(args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .context("tests need rabbitmqctl on PATH and a running RabbitMQ (run `make deps`)")?;
+    if !out.status.success() {
+        bail!("rabbitmqctl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Polls `probe` until it yields `Some`, failing the test after `deadline`
+/// with `what` in the message.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        if start.elapsed() > deadline {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
