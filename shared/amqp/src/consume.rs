@@ -117,6 +117,18 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// A shared handler handles as the handler it shares, so a test or a
+/// service can keep a reference to its state.
+impl<H: Handler> Handler for Arc<H> {
+    fn handle(&self, message: &Incoming) -> impl Future<Output = Outcome> + Send {
+        (**self).handle(message)
+    }
+
+    fn dead_lettered(&self, message: &Incoming, failure: &Failure) -> impl Future<Output = anyhow::Result<()>> + Send {
+        (**self).dead_lettered(message, failure)
+    }
+}
+
 /// How a queue is consumed.
 #[derive(Debug, Clone)]
 pub struct ConsumerOptions {

@@ -13,6 +13,7 @@ use anyhow::{Context as _, bail};
 use sqlx::{Connection as _, Executor as _, PgConnection, PgPool};
 
 pub mod process;
+pub mod service;
 
 /// The server-level PostgreSQL URL used to create and drop test databases.
 pub fn admin_database_url() -> String {
@@ -84,13 +85,25 @@ pub struct TestVhost {
 impl TestVhost {
     /// Creates the vhost and lets `guest` use it.
     pub fn create() -> anyhow::Result<Self> {
+        let vhost = Self::planned();
+        vhost.add()?;
+        Ok(vhost)
+    }
+
+    /// A name and URL whose vhost does not exist yet: connecting fails, as
+    /// with an unreachable broker, until [`TestVhost::add`].
+    pub fn planned() -> Self {
         let name = format!("fa-test-{}", uuid::Uuid::new_v4().simple());
-        rabbitmqctl(&["add_vhost", &name])?;
-        rabbitmqctl(&["set_permissions", "-p", &name, "guest", ".*", ".*", ".*"])?;
         let host =
             std::env::var("FA_SF_TEST_AMQP_AUTHORITY").unwrap_or_else(|_| "guest:guest@127.0.0.1:5672".to_owned());
         let url = format!("amqp://{host}/{name}");
-        Ok(Self { name, url })
+        Self { name, url }
+    }
+
+    /// Creates the planned vhost on the broker.
+    pub fn add(&self) -> anyhow::Result<()> {
+        rabbitmqctl(&["add_vhost", &self.name])?;
+        rabbitmqctl(&["set_permissions", "-p", &self.name, "guest", ".*", ".*", ".*"])
     }
 
     /// Closes every client connection of this vhost, as an SRE's

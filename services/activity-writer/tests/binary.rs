@@ -1,0 +1,32 @@
+//! The activity-writer binary keeps the promises of runtime.md.
+
+use fa_testkit::service::{self, Binary};
+
+const BINARY: Binary<'static> =
+    Binary { name: "activity-writer", path: env!("CARGO_BIN_EXE_activity-writer"), required: &[] };
+
+#[test]
+fn answers_help_and_version() {
+    service::answers_help_and_version(&BINARY);
+}
+
+#[tokio::test]
+async fn serves_health_readiness_metrics_and_exits_0_on_sigterm() {
+    service::serves_health_readiness_metrics_and_stops_on_sigterm(&BINARY).await;
+}
+
+#[tokio::test]
+async fn readyz_answers_503_while_rabbitmq_is_unreachable() {
+    service::is_not_ready_while_rabbitmq_is_unreachable(&BINARY).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_stops_it_with_one_line() {
+    service::stops_with_one_line_when_the_database_is_unreachable(&BINARY).await;
+}
+
+#[test]
+fn a_missing_or_malformed_variable_is_named() {
+    service::names_a_malformed_variable(&BINARY, "FA_SF_SALESFORCE_API_VERSION", "latest");
+    service::names_a_malformed_variable(&BINARY, "FA_SF_AMQP_URL", "http://127.0.0.1:5672");
+}

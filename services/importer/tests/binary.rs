@@ -1,0 +1,36 @@
+//! The importer binary keeps the promises of runtime.md.
+
+use fa_testkit::service::{self, Binary};
+
+const BINARY: Binary<'static> = Binary {
+    name: "importer",
+    path: env!("CARGO_BIN_EXE_importer"),
+    required: &[("FA_SF_ADMIN_TOKEN", "test-admin-token")],
+};
+
+#[test]
+fn answers_help_and_version() {
+    service::answers_help_and_version(&BINARY);
+}
+
+#[tokio::test]
+async fn serves_health_readiness_metrics_and_exits_0_on_sigterm() {
+    service::serves_health_readiness_metrics_and_stops_on_sigterm(&BINARY).await;
+}
+
+#[tokio::test]
+async fn readyz_answers_503_while_rabbitmq_is_unreachable() {
+    service::is_not_ready_while_rabbitmq_is_unreachable(&BINARY).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_stops_it_with_one_line() {
+    service::stops_with_one_line_when_the_database_is_unreachable(&BINARY).await;
+}
+
+#[test]
+fn a_missing_or_malformed_variable_is_named() {
+    service::names_a_missing_variable(&BINARY, "FA_SF_ADMIN_TOKEN");
+    service::names_a_malformed_variable(&BINARY, "FA_SF_IMPORT_INTERVAL", "daily");
+    service::names_a_malformed_variable(&BINARY, "FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "lots");
+}

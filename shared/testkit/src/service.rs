@@ -1,0 +1,156 @@
+//! The promises every service binary keeps (runtime.md), written once and
+//! checked against each of the three binaries by their own tests.
+
+use std::{collections::HashMap, path::Path, time::Duration};
+
+use crate::{TestDatabase, TestVhost, eventually, process::Service};
+
+/// A binary under test and the variables it requires besides the common ones.
+pub struct Binary<'a> {
+    /// The binary's name, as `--version` prints it.
+    pub name: &'a str,
+    /// Its path (`env!("CARGO_BIN_EXE_<name>")`).
+    pub path: &'a str,
+    /// Values for the variables only this service requires.
+    pub required: &'a [(&'a str, &'a str)],
+}
+
+impl Binary<'_> {
+    fn env(&self, amqp_url: &str, database_url: &str, port: u16) -> HashMap<String, String> {
+        let mut env: HashMap<String, String> =
+            self.required.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.insert("FA_SF_AMQP_URL".into(), amqp_url.into());
+        env.insert("FA_SF_DATABASE_URL".into(), database_url.into());
+        env.insert("FA_SF_HTTP_ADDR".into(), format!("127.0.0.1:{port}"));
+        env.insert("RUST_LOG".into(), "debug".into());
+        env
+    }
+
+    fn start(&self, env: &HashMap<String, String>) -> Service {
+        Service::start(Path::new(self.path), &[], env).expect("the binary starts")
+    }
+}
+
+async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let response = reqwest::get(format!("http://127.0.0.1:{port}{path}")).await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
+/// `--help` describes the service and its configuration; `--version` names
+/// it with its version; both exit 0 without touching any dependency.
+pub fn answers_help_and_version(binary: &Binary<'_>) {
+    let help = std::process::Command::new(binary.path).arg("--help").output().expect("run --help");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success(), "--help failed: {}", String::from_utf8_lossy(&help.stderr));
+    assert!(text.contains("Usage:") && text.contains(binary.name), "{text}");
+    assert!(
+        text.contains("FA_SF_AMQP_URL") && text.contains("FA_SF_HTTP_ADDR"),
+        "--help names the configuration: {text}"
+    );
+    let version = std::process::Command::new(binary.path).arg("--version").output().expect("run --version");
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("{} {}", binary.name, env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// With its database and broker up, the service is healthy and ready, serves
+/// metrics, and exits 0 within 30 s of SIGTERM.
+pub async fn serves_health_readiness_metrics_and_stops_on_sigterm(binary: &Binary<'_>) {
+    let db = TestDatabase::create().await.expect("database");
+    let vhost = TestVhost::create().expect("vhost");
+    let port = crate::process::free_port().expect("port");
+    let mut service = binary.start(&binary.env(&vhost.url, &db.url, port));
+
+    let ready = eventually(Duration::from_secs(30), "/readyz to answer 200", || async {
+        http_get(port, "/readyz").await.filter(|(status, _)| *status == 200)
+    })
+    .await;
+    assert!(ready.1.contains("\"ready\":true"), "{}", ready.1);
+    assert_eq!(http_get(port, "/healthz").await.map(|(s, _)| s), Some(200));
+    let (status, metrics) = http_get(port, "/metrics").await.expect("/metrics answers");
+    assert_eq!(status, 200);
+    assert!(metrics.contains(&format!("fa_build_info{{service=\"{}\"", binary.name)), "{metrics}");
+    assert!(metrics.contains("fa_amqp_connection_up"), "{metrics}");
+
+    service.signal("TERM").expect("SIGTERM");
+    let (exit, took) = service.wait(Duration::from_secs(30)).expect("exits within 30 s of SIGTERM");
+    assert!(exit.success(), "exit status {exit:?}; stderr:\n{}", service.stderr());
+    assert!(took < Duration::from_secs(30));
+    // Logs are JSON lines by default.
+    let stdout = service.stdout();
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(serde_json::from_str::<serde_json::Value>(first).is_ok(), "not a JSON log line: {first}");
+}
+
+/// While RabbitMQ cannot be reached the service stays up, `/readyz` answers
+/// 503 naming the broker, and it becomes ready by itself once the broker is
+/// there, without a restart.
+pub async fn is_not_ready_while_rabbitmq_is_unreachable(binary: &Binary<'_>) {
+    let db = TestDatabase::create().await.expect("database");
+    let vhost = TestVhost::planned();
+    let port = crate::process::free_port().expect("port");
+    let mut service = binary.start(&binary.env(&vhost.url, &db.url, port));
+
+    let (_, body) = eventually(Duration::from_secs(30), "/readyz to answer 503", || async {
+        http_get(port, "/readyz").await.filter(|(status, _)| *status == 503)
+    })
+    .await;
+    let report: serde_json::Value = serde_json::from_str(&body).expect("a JSON reason");
+    assert_eq!(report["ready"], false);
+    assert!(report["failing"]["amqp"].as_str().is_some_and(|r| !r.is_empty()), "{report}");
+    assert!(report["failing"].get("database").is_none(), "{report}");
+    assert_eq!(http_get(port, "/healthz").await.map(|(s, _)| s), Some(200));
+
+    vhost.add().expect("the broker becomes reachable");
+    eventually(Duration::from_secs(30), "/readyz to answer 200 once RabbitMQ is back", || async {
+        http_get(port, "/readyz").await.filter(|(status, _)| *status == 200)
+    })
+    .await;
+    service.signal("TERM").expect("SIGTERM");
+    let (exit, _) = service.wait(Duration::from_secs(30)).expect("exits within 30 s");
+    assert!(exit.success(), "stderr:\n{}", service.stderr());
+}
+
+/// Without its database the service does not start: it exits non-zero with
+/// one line naming `FA_SF_DATABASE_URL`.
+pub async fn stops_with_one_line_when_the_database_is_unreachable(binary: &Binary<'_>) {
+    let port = crate::process::free_port().expect("port");
+    let env = binary.env("amqp://guest:guest@127.0.0.1:5672/%2f", "postgres://postgres:s3cret@127.0.0.1:1/fa", port);
+    let mut service = binary.start(&env);
+    let (exit, _) = service.wait(Duration::from_secs(30)).expect("exits");
+    assert!(!exit.success());
+    let stderr = service.stderr();
+    let lines: Vec<_> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr, got:\n{stderr}");
+    assert!(lines[0].contains("FA_SF_DATABASE_URL"), "{stderr}");
+    assert!(!stderr.contains("s3cret") && !service.stdout().contains("s3cret"), "the password leaked");
+}
+
+/// A required variable left unset stops the service before it does
+/// anything, with one line naming the variable.
+pub fn names_a_missing_variable(binary: &Binary<'_>, variable: &str) {
+    expect_config_error(binary, variable, None);
+}
+
+/// A malformed value stops the service before it does anything, with one
+/// line naming the variable.
+pub fn names_a_malformed_variable(binary: &Binary<'_>, variable: &str, value: &str) {
+    expect_config_error(binary, variable, Some(value));
+}
+
+fn expect_config_error(binary: &Binary<'_>, variable: &str, value: Option<&str>) {
+    let mut env = binary.env("amqp://guest:guest@127.0.0.1:5672/%2f", "postgres://postgres@127.0.0.1:5432/fa", 0);
+    match value {
+        None => env.remove(variable),
+        Some(v) => env.insert(variable.to_owned(), v.to_owned()),
+    };
+    let mut service = binary.start(&env);
+    let (exit, _) = service.wait(Duration::from_secs(10)).expect("exits");
+    assert_eq!(exit.code(), Some(2), "{variable}={value:?}");
+    let stderr = service.stderr();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(variable), "{variable}={value:?}: {stderr}");
+}
