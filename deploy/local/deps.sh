@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# `make deps`: makes sure this machine can build the connector and has
+# PostgreSQL and RabbitMQ installed, running and reachable the way the
+# default configuration expects:
+#   FA_SF_DATABASE_URL = postgres://postgres@127.0.0.1:5432/fa_salesforce
+#   FA_SF_AMQP_URL     = amqp://guest:guest@127.0.0.1:5672/%2f
+# It installs Debian packages only when something is missing, starts only
+# what is stopped, and is safe to run again and again.
+set -euo pipefail
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+apt_updated=
+apt_install() {
+  command -v apt-get >/dev/null || die "$* missing and this is not a Debian-like system: install $* yourself"
+  if [ -z "$apt_updated" ]; then "${SUDO[@]}" apt-get update -qq; apt_updated=1; fi
+  say "installing $*"
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "$@" >/dev/null
+}
+wait_for() { # seconds, description, command...
+  local deadline=$((SECONDS + $1)) what=$2; shift 2
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "$what did not come up; see its log"
+    sleep 1
+  done
+}
+
+# --- Build tools -----------------------------------------------------------
+command -v cargo >/dev/null || die "Rust is missing: install it with rustup (https://rustup.rs); rust-toolchain.toml pins the version"
+command -v cc >/dev/null || apt_install build-essential
+command -v curl >/dev/null || apt_install curl
+
+# --- PostgreSQL ------------------------------------------------------------
+command -v pg_ctlcluster >/dev/null || apt_install postgresql postgresql-client
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  [ -n "$version" ] || die "PostgreSQL is installed but has no cluster under /etc/postgresql"
+  say "starting PostgreSQL $version"
+  "${SUDO[@]}" pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  wait_for 60 "PostgreSQL" pg_isready -q -h 127.0.0.1 -p 5432
+fi
+# A fresh Debian cluster trusts only local socket peers; the default URL
+# connects over TCP as postgres without a password. Trust that, for the
+# loopback addresses only (a development machine's setting).
+if ! psql "postgres://postgres@127.0.0.1:5432/postgres" -Atc 'SELECT 1' >/dev/null 2>&1; then
+  hba=$(as_postgres psql -Atc 'SHOW hba_file')
+  say "letting postgres connect over loopback without a password ($hba)"
+  tmp=$(mktemp)
+  { echo "# Added by the connector's make deps: the default FA_SF_DATABASE_URL has no password."
+    echo "host all postgres 127.0.0.1/32 trust"
+    echo "host all postgres ::1/128 trust"
+    cat "$hba"; } > "$tmp"
+  "${SUDO[@]}" cp "$tmp" "$hba"; rm -f "$tmp"
+  as_postgres psql -qAtc 'SELECT pg_reload_conf()' >/dev/null
+  wait_for 10 "PostgreSQL over loopback" psql "postgres://postgres@127.0.0.1:5432/postgres" -Atc 'SELECT 1'
+fi
+if [ "$(psql "postgres://postgres@127.0.0.1:5432/postgres" -Atc "SELECT 1 FROM pg_database WHERE datname = 'fa_salesforce'")" != 1 ]; then
+  say "creating database fa_salesforce"
+  psql "postgres://postgres@127.0.0.1:5432/postgres" -qc 'CREATE DATABASE fa_salesforce'
+fi
+
+# --- RabbitMQ ----------------------------------------------------------------
+command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+if ! "${SUDO[@]}" rabbitmqctl -q status >/dev/null 2>&1; then
+  say "starting RabbitMQ"
+  "${SUDO[@]}" rabbitmq-server -detached >/dev/null 2>&1 || true
+  wait_for 120 "RabbitMQ" "${SUDO[@]}" rabbitmqctl -q await_startup
+fi
+# Tests create a vhost of their own with rabbitmqctl, which needs the
+# broker's Erlang cookie; a non-root developer gets a copy of it.
+if [ "$(id -u)" -ne 0 ] && [ ! -r "$HOME/.erlang.cookie" ] && sudo test -f /var/lib/rabbitmq/.erlang.cookie; then
+  sudo cat /var/lib/rabbitmq/.erlang.cookie > "$HOME/.erlang.cookie"; chmod 600 "$HOME/.erlang.cookie"
+fi
+
+say "PostgreSQL and RabbitMQ are ready"
