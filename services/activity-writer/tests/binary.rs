@@ -30,3 +30,8 @@ fn a_missing_or_malformed_variable_is_named() {
     service::names_a_malformed_variable(&BINARY, "FA_SF_SALESFORCE_API_VERSION", "latest");
     service::names_a_malformed_variable(&BINARY, "FA_SF_AMQP_URL", "http://127.0.0.1:5672");
 }
+
+#[tokio::test]
+async fn exports_traces_when_an_otlp_endpoint_is_set() {
+    service::exports_traces_when_an_otlp_endpoint_is_set(&BINARY).await;
+}

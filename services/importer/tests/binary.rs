@@ -34,3 +34,8 @@ fn a_missing_or_malformed_variable_is_named() {
     service::names_a_malformed_variable(&BINARY, "FA_SF_IMPORT_INTERVAL", "daily");
     service::names_a_malformed_variable(&BINARY, "FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "lots");
 }
+
+#[tokio::test]
+async fn exports_traces_when_an_otlp_endpoint_is_set() {
+    service::exports_traces_when_an_otlp_endpoint_is_set(&BINARY).await;
+}

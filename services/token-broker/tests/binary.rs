@@ -38,3 +38,8 @@ fn a_missing_or_malformed_variable_is_named() {
     service::names_a_malformed_variable(&BINARY, "FA_SF_KEY_ENCRYPTION_KEY", "c2hvcnQ=");
     service::names_a_malformed_variable(&BINARY, "FA_SF_HTTP_ADDR", "localhost");
 }
+
+#[tokio::test]
+async fn exports_traces_when_an_otlp_endpoint_is_set() {
+    service::exports_traces_when_an_otlp_endpoint_is_set(&BINARY).await;
+}

@@ -33,8 +33,7 @@ impl Handler for Count {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let vhost = fa_testkit::TestVhost::create()?;
-    let topology =
-        Topology::new().exchange("bench.x", ExchangeKind::Topic).queue(QUEUE, &[("bench.x", "work")]);
+    let topology = Topology::new().exchange("bench.x", ExchangeKind::Topic).queue(QUEUE, &[("bench.x", "work")]);
     let broker = Broker::start(SecretString::from(vhost.url.clone()), "bench", topology, BrokerOptions::default());
     while broker.readiness().is_err() {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -78,7 +77,8 @@ async fn main() -> anyhow::Result<()> {
 
     let consumed = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let consumer = broker.consume(ConsumerOptions { prefetch: 64, ..ConsumerOptions::new(QUEUE) }, Count(consumed.clone()));
+    let consumer =
+        broker.consume(ConsumerOptions { prefetch: 64, ..ConsumerOptions::new(QUEUE) }, Count(consumed.clone()));
     while consumed.load(Ordering::Relaxed) < MESSAGES {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

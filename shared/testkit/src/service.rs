@@ -154,3 +154,76 @@ fn expect_config_error(binary: &Binary<'_>, variable: &str, value: Option<&str>)
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(variable), "{variable}={value:?}: {stderr}");
 }
+
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, the service exports its spans
+/// over OTLP/HTTP, at the latest when it shuts down.
+pub async fn exports_traces_when_an_otlp_endpoint_is_set(binary: &Binary<'_>) {
+    let db = TestDatabase::create().await.expect("database");
+    let vhost = TestVhost::create().expect("vhost");
+    let collector = FakeCollector::start();
+    let port = crate::process::free_port().expect("port");
+    let mut env = binary.env(&vhost.url, &db.url, port);
+    env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".into(), format!("http://127.0.0.1:{}", collector.port));
+    let mut service = binary.start(&env);
+    eventually(Duration::from_secs(30), "/readyz to answer 200", || async {
+        http_get(port, "/readyz").await.filter(|(status, _)| *status == 200)
+    })
+    .await;
+    service.signal("TERM").expect("SIGTERM");
+    let (exit, _) = service.wait(Duration::from_secs(30)).expect("exits within 30 s");
+    assert!(exit.success(), "stderr:\n{}", service.stderr());
+    let requests = collector.requests();
+    assert!(
+        requests.iter().any(|r| r.starts_with("POST /v1/traces")),
+        "no spans reached the collector; requests: {requests:?}; stderr:\n{}",
+        service.stderr()
+    );
+}
+
+/// An OTLP/HTTP endpoint that answers 200 to everything and remembers each
+/// request line.
+struct FakeCollector {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeCollector {
+    fn start() -> Self {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut length = 0usize;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; length];
+                let _ = reader.read_exact(&mut body);
+                if let Ok(mut seen) = sink.lock() {
+                    seen.push(line.trim().to_owned());
+                }
+                let _ =
+                    reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+        });
+        Self { port, seen }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
