@@ -19,7 +19,10 @@ fn current_trace_id() -> TraceId {
     tracing::Span::current().context().span().span_context().trace_id()
 }
 
-struct Record(Arc<Mutex<Vec<(TraceId, Option<String>)>>>);
+/// What each delivery's handler saw: its trace and the `traceparent` header.
+type Seen = Arc<Mutex<Vec<(TraceId, Option<String>)>>>;
+
+struct Record(Seen);
 
 impl Handler for Record {
     async fn handle(&self, message: &Incoming) -> Outcome {
