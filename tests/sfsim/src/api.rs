@@ -13,7 +13,7 @@ use std::{
 
 use axum::{
     Extension, Form, Json, Router,
-    extract::{MatchedPath, Path, Query, Request, State},
+    extract::{MatchedPath, OriginalUri, Path, Query, Request, State},
     http::{HeaderMap, HeaderValue},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -129,8 +129,15 @@ fn version_ok(version: &str) -> bool {
 
 /// Every API call: a valid session, an unspent allowance, the org's faults;
 /// and `Sforce-Limit-Info` on the answer.
-async fn api_gate(State(sim): State<Sim>, matched: MatchedPath, mut request: Request, next: Next) -> Response {
-    let version = request.uri().path().split('/').nth(3).unwrap_or_default().to_owned();
+async fn api_gate(
+    State(sim): State<Sim>,
+    matched: MatchedPath,
+    OriginalUri(uri): OriginalUri,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    // Nested routes see the path without its prefix; the version is in the original.
+    let version = uri.path().split('/').nth(3).unwrap_or_default().to_owned();
     if !version_ok(&version) {
         return ApiError::not_found().into_response();
     }
