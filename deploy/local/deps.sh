@@ -7,6 +7,7 @@
 # It installs Debian packages only when something is missing, starts only
 # what is stopped, and is safe to run again and again.
 set -euo pipefail
+cd "$(dirname "$0")/../.."
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -77,4 +78,14 @@ if [ "$(id -u)" -ne 0 ] && [ ! -r "$HOME/.erlang.cookie" ] && sudo test -f /var/
   sudo cat /var/lib/rabbitmq/.erlang.cookie > "$HOME/.erlang.cookie"; chmod 600 "$HOME/.erlang.cookie"
 fi
 
-say "PostgreSQL and RabbitMQ are ready"
+# --- A Salesforce client nobody here wrote, for sfsim's conformance test ---
+venv=.local/venv
+if ! "$venv/bin/python" -c 'import simple_salesforce' >/dev/null 2>&1; then
+  command -v python3 >/dev/null || apt_install python3
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_install python3-venv
+  say "installing simple-salesforce into $venv (sfsim's conformance test)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/conformance/requirements.txt
+fi
+
+say "PostgreSQL, RabbitMQ and the test tools are ready"

@@ -53,17 +53,25 @@ pub struct Ctx {
 /// The Salesforce-facing routes.
 pub fn router(sim: Sim) -> Router {
     let api = Router::new()
+        // Salesforce answers these with or without a final slash, and
+        // clients use both (simple-salesforce calls `query/?q=`).
         .route("/query", get(query))
+        .route("/query/", get(query))
         .route("/queryAll", get(query_all))
+        .route("/queryAll/", get(query_all))
         .route("/query/{locator}", get(query_more))
         .route("/sobjects/{object}", post(create))
         .route("/sobjects/{object}/", post(create))
         .route("/sobjects/{object}/{id}", get(read_record).patch(update).delete(delete))
+        .route("/sobjects/{object}/{id}/", get(read_record).patch(update).delete(delete))
         .route("/composite/sobjects", post(collection_create))
+        .route("/composite/sobjects/", post(collection_create))
         .route("/composite", post(composite))
+        .route("/composite/", post(composite))
         .route("/search", get(search))
         .route("/search/", get(search))
         .route("/limits", get(limits))
+        .route("/limits/", get(limits))
         .route_layer(middleware::from_fn_with_state(sim.clone(), api_gate))
         .fallback(|| async { ApiError::not_found() });
     Router::new()
@@ -152,7 +160,11 @@ async fn api_gate(
     let Some(session) = sim.session(&token) else { return ApiError::invalid_session().into_response() };
     let Some(org) = sim.org(&session.org_id) else { return ApiError::invalid_session().into_response() };
 
-    let route = format!("{} {}", request.method(), matched.as_str().trim_start_matches("/services/data/{version}"));
+    let route = format!(
+        "{} {}",
+        request.method(),
+        matched.as_str().trim_start_matches("/services/data/{version}").trim_end_matches('/')
+    );
     let usage = match org.spend_call(&route) {
         Ok(usage) => usage,
         Err((used, max)) => {

@@ -214,6 +214,11 @@ impl Org {
         }
     }
 
+    /// API calls so far, by route (`GET /query`, `POST /sobjects/{object}`).
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        lock(&self.calls).clone()
+    }
+
     /// The current allowance as `(used, max)`.
     pub fn usage(&self) -> (u64, u64) {
         let limits = lock(&self.limits);
