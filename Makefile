@@ -18,6 +18,7 @@ test: deps lint
 ## bench: the benchmarks whose figures BENCHMARKS.md reports
 bench: deps
 	$(CARGO) run $(RELEASE) -p fa-amqp --example publish_bench
+	$(CARGO) run $(RELEASE) -p sfsim --example sfsim_bench
 
 ## fmt: format the code
 fmt:

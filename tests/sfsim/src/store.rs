@@ -291,6 +291,12 @@ impl Sim {
         *write(&self.inner.instance_url) = url;
     }
 
+    /// Sets the instance URL of a simulator served by the caller's own
+    /// server (the benchmark wraps the routes in a timing layer).
+    pub fn set_instance_url_for_bench(&self, url: String) {
+        self.set_instance_url(url);
+    }
+
     /// The id generator.
     pub fn ids(&self) -> &IdGenerator {
         &self.inner.ids
