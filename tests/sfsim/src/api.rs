@@ -22,7 +22,7 @@ use axum::{
 use serde_json::{Map, Value as J, json};
 
 use crate::{
-    error::{ApiError, ApiErrors, json_response},
+    error::{ApiError, ApiErrors, json_bytes_response, json_response},
     schema::{self, ObjectSchema},
     soql,
     store::{Cursor, Org, Sim, lock, read},
@@ -290,12 +290,39 @@ fn batch_size(headers: &HeaderMap) -> usize {
 /// deleted rows and archived activities.
 pub(crate) fn run_query(ctx: &Ctx, headers: &HeaderMap, soql: Option<&str>, query_all: bool) -> Response {
     match query_page(ctx, batch_size(headers), soql, query_all) {
-        Ok(body) => json_response(200, &body),
+        Ok(body) => json_bytes_response(200, body),
         Err(e) => e.into_response(),
     }
 }
 
-pub(crate) fn query_page(ctx: &Ctx, batch: usize, soql: Option<&str>, query_all: bool) -> Result<J, ApiError> {
+/// One page of a query's answer as JSON text: `totalSize`, `done`,
+/// `nextRecordsUrl` when more remain, `records`.
+fn page_body<'a>(
+    total: usize,
+    next: Option<&str>,
+    records: impl Iterator<Item = &'a crate::value::Record>,
+    query: &soql::Query,
+    lookup: &dyn soql::Lookup,
+    version: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 * 1024);
+    out.extend_from_slice(format!("{{\"totalSize\":{total},\"done\":{}", next.is_none()).as_bytes());
+    if let Some(next) = next {
+        out.extend_from_slice(b",\"nextRecordsUrl\":");
+        let _ = serde_json::to_writer(&mut out, next);
+    }
+    out.extend_from_slice(b",\"records\":[");
+    for (i, record) in records.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        query.write_row(record, lookup, version, &mut out);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+pub(crate) fn query_page(ctx: &Ctx, batch: usize, soql: Option<&str>, query_all: bool) -> Result<Vec<u8>, ApiError> {
     let Some(text) = soql.filter(|q| !q.trim().is_empty()) else {
         return Err(ApiError::new(400, "MALFORMED_QUERY", "A query string has to be specified"));
     };
@@ -307,20 +334,21 @@ pub(crate) fn query_page(ctx: &Ctx, batch: usize, soql: Option<&str>, query_all:
             || !(matches!(r.get("IsDeleted"), Value::Bool(true)) || matches!(r.get("IsArchived"), Value::Bool(true)))
     });
     if parsed.is_count() {
-        let n = visible.filter(|r| parsed.matches(r, &*data, &eval)).count();
-        return Ok(json!({ "totalSize": n, "done": true, "records": [] }));
+        let n = parsed.run(visible, &*data, &eval).len();
+        return Ok(format!("{{\"totalSize\":{n},\"done\":true,\"records\":[]}}").into_bytes());
     }
     let rows = parsed.run(visible, &*data, &eval);
     let total = rows.len();
-    let first: Vec<J> = rows.iter().take(batch).map(|r| parsed.row(r, &*data, &ctx.version)).collect();
     if total <= batch {
-        return Ok(json!({ "totalSize": total, "done": true, "records": first }));
+        return Ok(page_body(total, None, rows.iter().copied(), &parsed, &*data, &ctx.version));
     }
+    let cursor_id = format!("01g5j{:010}", CURSORS.fetch_add(1, Ordering::Relaxed));
+    let next = format!("/services/data/{}/query/{cursor_id}-{batch}", ctx.version);
+    let body = page_body(total, Some(&next), rows.iter().take(batch).copied(), &parsed, &*data, &ctx.version);
     let ids: Vec<String> = rows.iter().map(|r| r.id().to_owned()).collect();
     drop(data);
-    let cursor_id = format!("01g5j{:010}", CURSORS.fetch_add(1, Ordering::Relaxed));
     lock(&ctx.org.cursors).insert(
-        cursor_id.clone(),
+        cursor_id,
         Cursor {
             query: Arc::new(parsed),
             ids,
@@ -330,12 +358,7 @@ pub(crate) fn query_page(ctx: &Ctx, batch: usize, soql: Option<&str>, query_all:
             expires: Instant::now() + CURSOR_LIFETIME,
         },
     );
-    Ok(json!({
-        "totalSize": total,
-        "done": false,
-        "nextRecordsUrl": format!("/services/data/{}/query/{cursor_id}-{batch}", ctx.version),
-        "records": first
-    }))
+    Ok(body)
 }
 
 static CURSORS: AtomicU64 = AtomicU64::new(1);
@@ -351,21 +374,18 @@ async fn query_more(Extension(ctx): Extension<Ctx>, Path((_, locator)): Path<(St
         return invalid();
     }
     let end = (offset + cursor.batch).min(cursor.ids.len());
-    let data = read(&ctx.org.data);
-    let records: Vec<J> = cursor.ids[offset..end]
-        .iter()
-        .filter_map(|id| data.records.get(id))
-        .map(|r| cursor.query.row(r, &*data, &cursor.api_version))
-        .collect();
     let total = cursor.ids.len();
-    let mut body = json!({ "totalSize": total, "done": end >= total, "records": records });
-    if end >= total {
-        cursors.remove(cursor_id);
-    } else {
+    let next = (end < total).then(|| format!("/services/data/{}/query/{cursor_id}-{end}", cursor.api_version));
+    let data = read(&ctx.org.data);
+    let records = cursor.ids[offset..end].iter().filter_map(|id| data.records.get(id));
+    let body = page_body(total, next.as_deref(), records, &cursor.query, &*data, &cursor.api_version);
+    drop(data);
+    if next.is_some() {
         cursor.next = end;
-        body["nextRecordsUrl"] = J::String(format!("/services/data/{}/query/{cursor_id}-{end}", cursor.api_version));
+    } else {
+        cursors.remove(cursor_id);
     }
-    json_response(200, &body)
+    json_bytes_response(200, body)
 }
 
 // --- Records ---------------------------------------------------------------

@@ -246,7 +246,7 @@ fn execute(ctx: &Ctx, method: &str, url: &str, body: Option<&J>, undo: &mut Vec<
         ("GET", ["query"]) => {
             let q = query.split('&').find_map(|kv| kv.strip_prefix("q=")).map(decode);
             match query_page(ctx, 2000, q.as_deref(), false) {
-                Ok(page) => (200, page),
+                Ok(page) => (200, serde_json::from_slice(&page).unwrap_or(J::Null)),
                 Err(e) => err(e),
             }
         }

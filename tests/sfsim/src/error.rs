@@ -71,6 +71,14 @@ pub fn json_response(status: u16, body: &Json) -> Response {
     response
 }
 
+/// A JSON answer already encoded.
+pub fn json_bytes_response(status: u16, body: Vec<u8>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=UTF-8"));
+    response
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = json_response(self.status, &json!([self.to_json()]));

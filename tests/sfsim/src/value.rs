@@ -84,6 +84,35 @@ impl Value {
         }
     }
 
+    /// Writes the value as [`Value::to_json`] would render it, straight into
+    /// `out` (no intermediate JSON tree: paging writes millions of them).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing into a Vec cannot fail.
+        let _ = match self {
+            Value::Null => out.write_all(b"null"),
+            Value::Bool(b) => out.write_all(if *b { b"true" } else { b"false" }),
+            Value::Int(i) => write!(out, "{i}"),
+            Value::Double(_) => serde_json::to_writer(&mut *out, &self.to_json()).map_err(std::io::Error::other),
+            Value::Text(s) => serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other),
+            Value::Date(d) => write!(out, "\"{:04}-{:02}-{:02}\"", d.year(), u8::from(d.month()), d.day()),
+            Value::DateTime(t) => {
+                let t = t.to_offset(UtcOffset::UTC);
+                write!(
+                    out,
+                    "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000\"",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second(),
+                    t.millisecond()
+                )
+            }
+        };
+    }
+
     /// Reads a JSON value written to a field of type `ty`; `Err` says what
     /// Salesforce would say is wrong with it (without the field name).
     pub fn from_json(ty: &FieldType, json: &serde_json::Value) -> Result<Self, String> {
@@ -203,6 +232,24 @@ mod tests {
         let at = parse_datetime("2026-11-20T10:02:03.5+09:00").expect("parses");
         assert_eq!(format_datetime(at), "2026-11-20T01:02:03.500+0000");
         assert_eq!(parse_datetime("2026-11-20T01:02:03.000+0000"), Some(at - time::Duration::milliseconds(500)));
+    }
+
+    #[test]
+    fn writing_json_directly_matches_the_json_tree() {
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(-42),
+            Value::Double(1.5),
+            Value::Text("佐藤 \"花子\"\n".to_owned()),
+            Value::Date(parse_date("2026-01-05").expect("date")),
+            Value::DateTime(parse_datetime("2026-11-20T10:02:03.5+09:00").expect("datetime")),
+        ];
+        for value in values {
+            let mut out = Vec::new();
+            value.write_json(&mut out);
+            assert_eq!(String::from_utf8(out).expect("utf-8"), value.to_json().to_string(), "{value:?}");
+        }
     }
 
     #[test]

@@ -446,6 +446,53 @@ pub(crate) fn data_prefix(api_version: &str) -> String {
 }
 
 /// A record as a result row, shaped by `node`.
+/// Writes the row of [`render`] as JSON text straight into `out`.
+pub(crate) fn render_into(
+    node: &RowNode,
+    record: &Record,
+    type_name: &str,
+    lookup: &dyn Lookup,
+    prefix: &str,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(b"{\"attributes\":{\"type\":");
+    write_str(out, type_name);
+    out.extend_from_slice(b",\"url\":\"");
+    // Prefixes, object names and ids need no escaping.
+    out.extend_from_slice(prefix.as_bytes());
+    out.extend_from_slice(b"/sobjects/");
+    out.extend_from_slice(record.object.name.as_bytes());
+    out.push(b'/');
+    out.extend_from_slice(record.id().as_bytes());
+    out.extend_from_slice(b"\"}");
+    for entry in &node.entries {
+        out.push(b',');
+        match entry {
+            RowEntry::Field { field, on_name } => {
+                write_str(out, field.name);
+                out.push(b':');
+                leaf_value(field, *on_name, record).write_json(out);
+            }
+            RowEntry::Parent { hop, node } => {
+                write_str(out, hop.name);
+                out.push(b':');
+                match follow(hop, record, lookup) {
+                    Some(p) => {
+                        let type_name = if hop.polymorphic { "Name" } else { p.object.name };
+                        render_into(node, p, type_name, lookup, prefix, out);
+                    }
+                    None => out.extend_from_slice(b"null"),
+                }
+            }
+        }
+    }
+    out.push(b'}');
+}
+
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
 pub(crate) fn render(
     node: &RowNode,
     record: &Record,

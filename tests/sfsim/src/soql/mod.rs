@@ -134,6 +134,13 @@ impl Query {
         page
     }
 
+    /// Writes [`Query::row`] as JSON text into `out`, for answers of many
+    /// rows (no intermediate JSON tree).
+    pub fn write_row(&self, record: &Record, lookup: &dyn Lookup, api_version: &str, out: &mut Vec<u8>) {
+        let prefix = eval::data_prefix(api_version);
+        eval::render_into(&self.row, record, record.object.name, lookup, &prefix, out);
+    }
+
     /// The record as a query result row: `attributes`, then the selected
     /// fields in SELECT order with their schema spelling, parents as nested
     /// objects with their own `attributes` (or `null` when the lookup is
