@@ -20,6 +20,7 @@ export FA_SF_LOGIN_URL_ALLOWLIST=${FA_SF_LOGIN_URL_ALLOWLIST:-login.salesforce.c
 
 services=(token-broker:8080 importer:8081 activity-writer:8082)
 pids=()
+demo=$state/sfsim-demo
 stop() {
   trap - INT TERM EXIT
   echo
@@ -28,6 +29,14 @@ stop() {
   wait 2>/dev/null || true
 }
 trap stop INT TERM EXIT
+
+# sfsim first: a local Salesforce with a demo org of generated Japanese
+# customers; its credentials land in .local/sfsim-demo/.
+[ -x "$bin/sfsim" ] || { echo "error: $bin/sfsim is missing: run 'make run' (it builds first)" >&2; exit 1; }
+rm -f "$demo/credentials.json"
+"$bin/sfsim" serve --addr 127.0.0.1:8090 --demo "$demo" 2>&1 | sed -u "s/^/[sfsim] /" &
+pids+=($!)
+for _ in $(seq 1 60); do [ -s "$demo/credentials.json" ] && break; sleep 0.5; done
 
 for entry in "${services[@]}"; do
   name=${entry%%:*} port=${entry##*:}
@@ -49,6 +58,10 @@ for entry in "${services[@]}"; do
   fi
 done
 cat <<EOM
+
+sfsim (a local Salesforce) serves http://127.0.0.1:8090 with a demo org:
+  $(tr -d '\n' < "$demo/credentials.json" 2>/dev/null || echo "credentials missing: see the [sfsim] lines above")
+  its private key: $demo/server.key
 
 The connector runs. Admin API token: $FA_SF_ADMIN_TOKEN
   curl -H "Authorization: Bearer $FA_SF_ADMIN_TOKEN" http://127.0.0.1:8080/...
