@@ -6,9 +6,9 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use opentelemetry::propagation::{Extractor, Injector};
 
 /// The tenant a message belongs to (amqp.md).
-pub const TENANT_HEADER: &str = "tenant_id";
+pub const TENANT_HEADER: &str = fa_messages::topology::TENANT_ID_HEADER;
 /// Why a message was dead-lettered: `{"code": "...", "message": "..."}`.
-pub const ERROR_HEADER: &str = "x-fa-error";
+pub const ERROR_HEADER: &str = fa_messages::topology::ERROR_HEADER;
 /// Which attempt a redelivered copy is (1 for the original).
 pub const ATTEMPT_HEADER: &str = "x-fa-attempt";
 /// When the first attempt was made, milliseconds since the epoch.

@@ -469,7 +469,8 @@ async fn create(
     }
 }
 
-fn allow_save(headers: &HeaderMap) -> bool {
+/// `Sforce-Duplicate-Rule-Header: allowSave=true`.
+pub(crate) fn allow_save(headers: &HeaderMap) -> bool {
     headers
         .get("sforce-duplicate-rule-header")
         .and_then(|h| h.to_str().ok())

@@ -47,13 +47,7 @@ pub async fn collection_create(Extension(ctx): Extension<Ctx>, headers: HeaderMa
         .into_response();
     }
     let all_or_none = body.get("allOrNone").and_then(J::as_bool).unwrap_or(false);
-    let mode = WriteMode {
-        seeding: false,
-        skip_duplicate_rules: headers
-            .get("sforce-duplicate-rule-header")
-            .and_then(|h| h.to_str().ok())
-            .is_some_and(|h| h.replace(' ', "").to_ascii_lowercase().contains("allowsave=true")),
-    };
+    let mode = WriteMode { seeding: false, skip_duplicate_rules: crate::api::allow_save(&headers) };
     let mut data = write(&ctx.org.data);
     let mut results = Vec::with_capacity(records.len());
     let mut created: Vec<String> = Vec::new();

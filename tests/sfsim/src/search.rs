@@ -17,7 +17,7 @@ use crate::{
     schema::{self, FieldType},
     soql,
     store::{lock, read},
-    value::{Record, Value},
+    value::{Record, Value, phone_digits},
 };
 
 /// Where a SOSL term is looked for.
@@ -158,21 +158,13 @@ fn parse(text: &str) -> Result<Sosl, ApiError> {
     Ok(Sosl { term, scope, returning, limit })
 }
 
-fn digits(text: &str) -> String {
-    text.chars()
-        .filter_map(|c| match c {
-            '0'..='9' => Some(c),
-            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32),
-            _ => None,
-        })
-        .collect()
-}
-
 fn matches(record: &Record, sosl: &Sosl, term_digits: &str, term_lower: &str) -> bool {
     record.object.fields.iter().any(|field| {
         let Value::Text(text) = record.get(field.name) else { return false };
         match (&field.ty, sosl.scope) {
-            (FieldType::Phone, Scope::Phone | Scope::All) => !term_digits.is_empty() && digits(text) == term_digits,
+            (FieldType::Phone, Scope::Phone | Scope::All) => {
+                !term_digits.is_empty() && phone_digits(text) == term_digits
+            }
             (FieldType::Email, Scope::Email | Scope::All) => text.to_lowercase() == term_lower,
             (FieldType::Text { .. }, Scope::Name | Scope::All)
                 if field.name.ends_with("Name") || field.name == "Company" =>
@@ -195,7 +187,7 @@ pub async fn search(Extension(ctx): Extension<Ctx>, q: Option<&str>) -> Response
     let indexed_before = OffsetDateTime::now_utc() - lag;
     let data = read(&ctx.org.data);
     let eval = ctx.org.eval_context();
-    let term_digits = digits(&sosl.term);
+    let term_digits = phone_digits(&sosl.term);
     let term_lower = sosl.term.trim().to_lowercase();
     let mut rows = Vec::new();
     for returning in &sosl.returning {
@@ -227,8 +219,8 @@ mod tests {
         assert_eq!(sosl.term, "03-1234-5678");
         assert_eq!(sosl.scope, Scope::Phone);
         assert_eq!(sosl.returning.len(), 2);
-        assert_eq!(digits(&sosl.term), "0312345678");
-        assert_eq!(digits("０３－１２３４－５６７８"), "0312345678");
+        assert_eq!(phone_digits(&sosl.term), "0312345678");
+        assert_eq!(phone_digits("０３－１２３４－５６７８"), "0312345678");
     }
 
     #[test]

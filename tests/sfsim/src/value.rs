@@ -217,6 +217,19 @@ impl Record {
     }
 }
 
+/// The digits of a phone number as typed, full-width ones included
+/// (`０３－１２３４` gives `031234`): how duplicate rules and SOSL compare
+/// phones regardless of formatting.
+pub fn phone_digits(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c {
+            '0'..='9' => Some(c),
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Lengths as Salesforce counts them: UTF-16 code units (a Japanese
 /// character counts one, an emoji two).
 pub fn salesforce_length(text: &str) -> usize {

@@ -13,7 +13,7 @@ use crate::{
     ids,
     schema::{self, Field, FieldType, ObjectSchema},
     store::{Locale, Org, OrgData, Sim, lock, write},
-    value::{Record, Value, salesforce_length},
+    value::{Record, Value, phone_digits, salesforce_length},
 };
 
 /// `Name` of a person in the org's locale: `姓 名` for ja_JP.
@@ -236,21 +236,11 @@ fn finish(org: &Org, record: &mut Record, data: &OrgData, now: OffsetDateTime) -
     Ok(())
 }
 
-fn digits(text: &str) -> String {
-    text.chars()
-        .filter_map(|c| match c {
-            '0'..='9' => Some(c),
-            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The existing records a duplicate rule would name for `record`: same
 /// e-mail (case-insensitive) or same phone digits.
 fn duplicates<'a>(data: &'a OrgData, record: &Record) -> Vec<&'a Record> {
     let email = record.get("Email").as_text().map(str::to_lowercase);
-    let phone = record.get("Phone").as_text().map(digits).filter(|d| d.len() >= 6);
+    let phone = record.get("Phone").as_text().map(phone_digits).filter(|d| d.len() >= 6);
     let name = record.get("Name").as_text().map(str::to_owned);
     data.of(record.object)
         .filter(|r| {
@@ -258,7 +248,7 @@ fn duplicates<'a>(data: &'a OrgData, record: &Record) -> Vec<&'a Record> {
         })
         .filter(|r| {
             email.as_ref().is_some_and(|e| r.get("Email").as_text().is_some_and(|x| x.to_lowercase() == *e))
-                || phone.as_ref().is_some_and(|p| r.get("Phone").as_text().is_some_and(|x| digits(x) == *p))
+                || phone.as_ref().is_some_and(|p| r.get("Phone").as_text().is_some_and(|x| phone_digits(x) == *p))
                 || (record.object.name == "Account" && name.is_some() && r.get("Name").as_text() == name.as_deref())
         })
         .collect()
