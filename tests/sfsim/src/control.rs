@@ -290,15 +290,7 @@ pub fn generate_into(
         let mut ids = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
             let id = sim.ids().next(object.key_prefix);
-            let mut fields: BTreeMap<&'static str, Value> = BTreeMap::new();
-            for field in &object.fields {
-                if matches!(field.ty, schema::FieldType::Boolean) {
-                    fields.insert(field.name, Value::Bool(false));
-                }
-                if let Some(d) = field.default {
-                    fields.insert(field.name, Value::Text(d.to_owned()));
-                }
-            }
+            let mut fields = crate::write::initial_fields(object);
             for (name, value) in item.fields {
                 if let Some(field) = object.field(name) {
                     fields.insert(field.name, value);

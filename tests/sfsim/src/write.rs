@@ -79,7 +79,7 @@ fn parse_fields(
                 continue;
             }
         };
-        if let Some(e) = check_value(object, field, &value, data) {
+        if let Some(e) = check_value(field, &value, data) {
             errors.push(e);
             continue;
         }
@@ -99,7 +99,7 @@ fn parse_fields(
     if errors.is_empty() { Ok(values) } else { Err(errors) }
 }
 
-fn check_value(object: &ObjectSchema, field: &'static Field, value: &Value, data: &OrgData) -> Option<ApiError> {
+fn check_value(field: &'static Field, value: &Value, data: &OrgData) -> Option<ApiError> {
     let text = value.as_text()?;
     let too_long = |max: usize| {
         (salesforce_length(text) > max).then(|| {
@@ -166,10 +166,7 @@ fn check_value(object: &ObjectSchema, field: &'static Field, value: &Value, data
                 )),
             }
         }
-        _ => {
-            let _ = object;
-            None
-        }
+        _ => None,
     }
 }
 
@@ -324,15 +321,7 @@ pub(crate) fn create_in(
     let values = if mode.seeding { parse_seed_fields(object, body)? } else { parse_fields(object, body, true, data)? };
     let now = OffsetDateTime::now_utc();
     let id = sim.ids().next(object.key_prefix);
-    let mut fields = BTreeMap::new();
-    for field in &object.fields {
-        if let Some(default) = field.default {
-            fields.insert(field.name, Value::Text(default.to_owned()));
-        }
-        if matches!(field.ty, FieldType::Boolean) {
-            fields.insert(field.name, Value::Bool(false));
-        }
-    }
+    let mut fields = initial_fields(object);
     fields.insert("Id", Value::Text(id.clone()));
     fields.insert("CreatedDate", Value::DateTime(now));
     fields.insert("CreatedById", Value::Text(user_id.to_owned()));
@@ -365,6 +354,21 @@ pub(crate) fn create_in(
     }
     data.insert(record);
     Ok(id)
+}
+
+/// The fields a new record has before anything is written to it: picklist
+/// defaults, and false in every checkbox (checkboxes are never null).
+pub fn initial_fields(object: &ObjectSchema) -> BTreeMap<&'static str, Value> {
+    let mut fields = BTreeMap::new();
+    for field in &object.fields {
+        if let Some(default) = field.default {
+            fields.insert(field.name, Value::Text(default.to_owned()));
+        }
+        if matches!(field.ty, FieldType::Boolean) {
+            fields.insert(field.name, Value::Bool(false));
+        }
+    }
+    fields
 }
 
 /// Seeding takes every field the schema knows, read-only ones included.
