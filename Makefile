@@ -19,6 +19,7 @@ test: deps lint
 bench: deps
 	$(CARGO) run $(RELEASE) -p fa-amqp --example publish_bench
 	$(CARGO) run $(RELEASE) -p sfsim --example sfsim_bench
+	$(CARGO) run $(RELEASE) -p token-broker --example token_bench
 
 ## fmt: format the code
 fmt:

@@ -4,7 +4,7 @@ use fa_runtime::config::{ADMIN_TOKEN_HINT, ApiVersion};
 use fa_runtime::{CommonConfig, ConfigError, Settings, launch::ServiceConfig};
 use secrecy::SecretString;
 
-use crate::SERVICE;
+use crate::{SERVICE, login_url::Allowlist};
 
 /// Everything the token-broker reads at start.
 #[derive(Debug, Clone)]
@@ -15,8 +15,12 @@ pub struct Config {
     pub admin_token: SecretString,
     /// `FA_SF_KEY_ENCRYPTION_KEY`: 32 bytes that encrypt private keys at rest.
     pub key_encryption_key: KeyEncryptionKey,
+    /// `FA_SF_KEY_ENCRYPTION_KEY_PREVIOUS`: earlier encryption keys, still
+    /// read (comma-separated base64) while rows are re-encrypted under the
+    /// current one.
+    pub previous_key_encryption_keys: Vec<KeyEncryptionKey>,
     /// `FA_SF_LOGIN_URL_ALLOWLIST`: hosts a connection's `login_url` may name.
-    pub login_url_allowlist: String,
+    pub login_url_allowlist: Allowlist,
     /// `FA_SF_SALESFORCE_API_VERSION`.
     pub api_version: ApiVersion,
 }
@@ -28,12 +32,18 @@ impl Config {
             common: CommonConfig::from_settings(settings, SERVICE, DEFAULT_HTTP_ADDR)?,
             admin_token: settings.required_secret("FA_SF_ADMIN_TOKEN", ADMIN_TOKEN_HINT)?,
             key_encryption_key: KeyEncryptionKey::from_settings(settings)?,
-            login_url_allowlist: settings
-                .string_or("FA_SF_LOGIN_URL_ALLOWLIST", "login.salesforce.com,test.salesforce.com,*.my.salesforce.com"),
+            previous_key_encryption_keys: KeyEncryptionKey::previous_from_settings(settings)?,
+            login_url_allowlist: settings.parse_or(
+                "FA_SF_LOGIN_URL_ALLOWLIST",
+                DEFAULT_ALLOWLIST.parse().map_err(|e| ConfigError::invalid("FA_SF_LOGIN_URL_ALLOWLIST", e))?,
+            )?,
             api_version: settings.parse_or("FA_SF_SALESFORCE_API_VERSION", ApiVersion::default())?,
         })
     }
 }
+
+/// runtime.md's default `FA_SF_LOGIN_URL_ALLOWLIST`.
+pub const DEFAULT_ALLOWLIST: &str = "login.salesforce.com,test.salesforce.com,*.my.salesforce.com";
 
 /// runtime.md's default `FA_SF_HTTP_ADDR` of the token-broker.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -60,15 +70,25 @@ impl std::fmt::Debug for KeyEncryptionKey {
 
 impl KeyEncryptionKey {
     fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        use base64::Engine as _;
         use secrecy::ExposeSecret as _;
         const VAR: &str = "FA_SF_KEY_ENCRYPTION_KEY";
         let text = settings.required_secret(VAR, " (base64 of 32 random bytes: `openssl rand -base64 32`)")?;
+        Self::decode(VAR, text.expose_secret())
+    }
+
+    fn previous_from_settings(settings: &Settings) -> Result<Vec<Self>, ConfigError> {
+        const VAR: &str = "FA_SF_KEY_ENCRYPTION_KEY_PREVIOUS";
+        let Some(text) = settings.get(VAR) else { return Ok(Vec::new()) };
+        text.split(',').map(str::trim).filter(|k| !k.is_empty()).map(|k| Self::decode(VAR, k)).collect()
+    }
+
+    fn decode(var: &'static str, text: &str) -> Result<Self, ConfigError> {
+        use base64::Engine as _;
         let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text.expose_secret().trim())
-            .map_err(|_| ConfigError::invalid(VAR, "not base64 (make one with `openssl rand -base64 32`)"))?;
+            .decode(text.trim())
+            .map_err(|_| ConfigError::invalid(var, "not base64 (make one with `openssl rand -base64 32`)"))?;
         let bytes: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            ConfigError::invalid(VAR, format!("decodes to {} bytes, must be 32 (`openssl rand -base64 32`)", b.len()))
+            ConfigError::invalid(var, format!("decodes to {} bytes, must be 32 (`openssl rand -base64 32`)", b.len()))
         })?;
         Ok(Self { bytes: std::sync::Arc::new(secrecy::SecretBox::new(Box::new(bytes))) })
     }

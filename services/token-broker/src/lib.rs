@@ -1,29 +1,100 @@
-//! The token-broker: holds each tenant's Salesforce connection, mints and caches access tokens, serves the connection admin API.
+//! The token-broker: holds each tenant's Salesforce connection, mints and
+//! caches access tokens, serves the connection admin API.
 //!
 //! The binary (`src/main.rs`) only parses the command line and hands over
 //! to [`fa_runtime::launch::run`]; the service is [`run`], which tests start
 //! in-process on port 0.
 //!
-//! It publishes `import.requested` to `salesforce.commands`.
+//! Module map, one noun each:
+//! - [`api`]: the admin API (admin-api.yaml, `token-broker` paths).
+//! - [`private_key`]: the pasted key, parsed in every form admins paste it.
+//! - [`sealed`]: keys at rest under AES-256-GCM with a key id.
+//! - [`login_url`]: the login URL allowlist.
+//! - [`hints`]: Salesforce's login refusals as the setting to fix.
+//! - [`connection`], [`user_link`]: the rows.
+//! - [`token`]: the per-tenant token cache and the JWT bearer exchange.
+//! - [`token_queue`]: the token service on RabbitMQ (`fa_tokens` is its
+//!   client).
+//!
+//! **Architecture invariant:** only the token-broker ever reads a private
+//! key, and it leaves the process only as AES-256-GCM ciphertext.
+//!
+//! It publishes `import.requested` to `salesforce.commands` and serves
+//! token requests on `token-broker.tokens`.
 
+pub mod api;
 pub mod config;
+pub mod connection;
+pub mod hints;
+pub mod login_url;
+pub mod private_key;
+pub mod sealed;
+pub mod token;
+pub mod token_queue;
+pub mod user_link;
 
-use fa_amqp::{ExchangeKind, Topology};
+use std::{sync::Arc, time::Duration};
+
+use fa_amqp::{ExchangeKind, RpcServerOptions, Topology};
 use fa_messages::topology;
-use fa_runtime::{host::Host, launch::Context};
+use fa_runtime::{admin::AdminToken, host::Host, launch::Context};
 
 pub use config::Config;
 
 /// The binary's name: `app_id` of what it publishes, `service` of its metrics.
 pub const SERVICE: &str = "token-broker";
 
+/// How long a failed exchange is answered from memory before the next try.
+const FAILURE_HOLD: Duration = Duration::from_secs(10);
+
 /// The exchanges and queues the token-broker declares.
+///
+/// It also declares the importer's `importer.commands` (exactly as the
+/// importer does), so the `import.requested` of a connection made before
+/// the importer ever started waits in it instead of being unroutable.
 pub fn topology() -> Topology {
-    Topology::new().exchange(topology::COMMANDS_EXCHANGE, ExchangeKind::Direct)
+    Topology::new()
+        .exchange(topology::COMMANDS_EXCHANGE, ExchangeKind::Direct)
+        .queue(topology::IMPORTER_COMMANDS_QUEUE, &[(topology::COMMANDS_EXCHANGE, topology::IMPORT_REQUESTED)])
+        .rpc_queue(fa_tokens::QUEUE)
+}
+
+/// The HTTP client for Salesforce: no redirects (a login URL must not lead
+/// anywhere the allowlist did not admit), bounded waits.
+pub fn salesforce_http() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .user_agent(concat!("front-agent-salesforce-connector/", env!("CARGO_PKG_VERSION")))
+        .build()?)
 }
 
 /// Runs the token-broker until `ctx.shutdown` is cancelled.
 pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
+    // jsonwebtoken panics at the first signature without a provider; make sure.
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
     let host = Host::start(&config.common, topology()).await?;
-    host.serve(axum::Router::new(), ctx, Vec::new()).await
+    let previous: Vec<[u8; 32]> = config.previous_key_encryption_keys.iter().map(|k| *k.expose()).collect();
+    let keyring = Arc::new(sealed::Keyring::new(config.key_encryption_key.expose(), &previous));
+    tracing::info!(
+        key_id = keyring.current_id(),
+        previous = previous.len(),
+        "private keys are sealed under this key id"
+    );
+    let http = salesforce_http()?;
+    let tokens = Arc::new(token::Tokens::new(host.pool.clone(), keyring.clone(), http.clone(), FAILURE_HOLD));
+    let server =
+        host.broker.serve_rpc(RpcServerOptions::new(fa_tokens::QUEUE), token_queue::TokenQueue::new(tokens.clone()));
+    let api = Arc::new(api::Api {
+        pool: host.pool.clone(),
+        keyring,
+        allowlist: config.login_url_allowlist.clone(),
+        http,
+        tokens,
+        broker: host.broker.clone(),
+        api_version: config.api_version.clone(),
+    });
+    let routes = api::router(api, AdminToken::new(config.admin_token.clone()));
+    host.serve(routes, ctx, vec![server]).await
 }

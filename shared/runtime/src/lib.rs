@@ -8,6 +8,8 @@
 //! knows one knows all three.
 //!
 //! Layout:
+//! - [`admin`]: the admin APIs' bearer token, message language and problem
+//!   documents.
 //! - [`config`]: defaults, then the TOML file named by `FA_SF_CONFIG`, then
 //!   the environment; errors name the variable.
 //! - [`telemetry`]: logs to stdout (JSON or pretty) and OpenTelemetry export.
@@ -19,6 +21,7 @@
 //! - [`host`]: the database, the broker and the HTTP server of a running
 //!   service, started and stopped in the right order.
 
+pub mod admin;
 pub mod config;
 pub mod host;
 pub mod http;

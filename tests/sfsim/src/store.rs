@@ -457,6 +457,12 @@ impl Sim {
         Some(session)
     }
 
+    /// How many sessions were opened for an org: one per successful token
+    /// exchange (logins are rate-limited, so connectors must cache tokens).
+    pub fn logins(&self, org_id: &str) -> usize {
+        read(&self.inner.sessions).values().filter(|s| s.org_id == org_id).count()
+    }
+
     /// Revokes every session of an org; returns how many.
     pub fn revoke_sessions(&self, org_id: &str) -> usize {
         let sessions = read(&self.inner.sessions);

@@ -1,0 +1,114 @@
+//! `make bench`: a token request's round trip from the token-broker's cache.
+//!
+//! Starts sfsim, a database and a vhost of its own, and the token-broker
+//! in-process; connects one org through the admin API; then sends token
+//! requests over RabbitMQ at a fixed RATE per second for SECONDS (open loop:
+//! one request every 1/RATE s, whether or not earlier ones have answered, so
+//! a slow answer cannot hide the queueing behind it) and reports p50, p90,
+//! p99 and the maximum. The callers' own cache (`fa_tokens::TokenClient`)
+//! is bypassed: every request crosses RabbitMQ to the broker and back.
+
+use std::time::{Duration, Instant};
+
+use fa_amqp::{Broker, BrokerOptions, RpcClient, Topology};
+use fa_runtime::{Settings, launch::Context};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+const RATE: u64 = 1_000;
+const WARM_UP: Duration = Duration::from_secs(2);
+const SECONDS: u64 = 10;
+const ADMIN_TOKEN: &str = "bench-admin-token";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let sfsim = sfsim::server::Server::start_local().await?;
+    let org = sfsim::fixture::connected_org(&sfsim.sim, "Bench")?;
+    let db = fa_testkit::TestDatabase::create().await?;
+    let vhost = fa_testkit::TestVhost::create()?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let env = [
+        ("FA_SF_AMQP_URL", vhost.url.as_str()),
+        ("FA_SF_DATABASE_URL", db.url.as_str()),
+        ("FA_SF_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("FA_SF_KEY_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        ("FA_SF_LOGIN_URL_ALLOWLIST", "127.0.0.1:*"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let config = token_broker::Config::from_settings(&Settings::from_env_map(env)?)?;
+    let shutdown = CancellationToken::new();
+    let service = tokio::spawn(token_broker::run(config, Context { listener, shutdown: shutdown.clone() }));
+
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    while http.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let registered = http
+        .put(format!("{base}/v1/tenants/bench/salesforce/connection"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({
+            "consumer_key": org.consumer_key, "username": org.username, "private_key": org.keys.private_key_pem,
+            "login_url": sfsim.url, "objects": ["Lead"],
+        }))
+        .send()
+        .await?;
+    anyhow::ensure!(registered.status() == 200, "registration failed: {}", registered.text().await?);
+
+    let broker =
+        Broker::start(SecretString::from(vhost.url.clone()), "bench", Topology::new(), BrokerOptions::default());
+    let client = RpcClient::new(broker.clone());
+    let body = br#"{"tenant_id":"bench"}"#.to_vec();
+
+    let run = |duration: Duration| {
+        let client = client.clone();
+        let body = body.clone();
+        async move {
+            let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let started = Instant::now();
+            let mut calls = Vec::new();
+            while started.elapsed() < duration {
+                ticker.tick().await;
+                let client = client.clone();
+                let body = body.clone();
+                calls.push(tokio::spawn(async move {
+                    let sent = Instant::now();
+                    let reply = client.call(fa_tokens::QUEUE, body, Some("bench"), Duration::from_secs(5)).await;
+                    (sent.elapsed(), reply.map(|r| r.starts_with(br#"{"result":"token""#)).unwrap_or(false))
+                }));
+            }
+            let mut latencies = Vec::with_capacity(calls.len());
+            let mut failed = 0;
+            for call in calls {
+                let (took, ok) = call.await?;
+                if ok { latencies.push(took) } else { failed += 1 }
+            }
+            anyhow::Ok((latencies, failed, started.elapsed()))
+        }
+    };
+    run(WARM_UP).await?;
+    let (mut latencies, failed, took) = run(Duration::from_secs(SECONDS)).await?;
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
+    println!("token request round trip from the broker's cache, open loop at {RATE}/s for {SECONDS}s:");
+    println!(
+        "  {} answered ({:.0}/s), {failed} failed; p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        latencies.len() as f64 / took.as_secs_f64(),
+        at(0.50).as_secs_f64() * 1e3,
+        at(0.90).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        at(1.0).as_secs_f64() * 1e3,
+    );
+    println!("  token exchanges at Salesforce during the run: {}", sfsim.sim.logins(&org.org.id));
+
+    shutdown.cancel();
+    let _ = service.await;
+    broker.close().await;
+    Ok(())
+}

@@ -1,0 +1,298 @@
+//! Access tokens: minted by the OAuth 2.0 JWT bearer exchange, cached per
+//! tenant, and shared by every caller.
+//!
+//! Salesforce gives no expiry and no refresh token (api-facts §1): a token
+//! lives until a call answers `INVALID_SESSION_ID`. So a token is cached
+//! until a caller reports it invalid, by its `token_id`. Per tenant one
+//! exchange runs at a time and everyone waiting shares its result: 200 cold
+//! requests cause one exchange, and 50 callers reporting the same dead token
+//! cause one refresh (a report naming a token that is no longer the current
+//! one gets the current one). A failed exchange is remembered for a short
+//! while, so a broken connection is not hammered (logins are rate-limited).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use fa_messages::TenantId;
+use fa_salesforce::oauth::{self, ExchangeError, TokenGrant};
+use secrecy::{ExposeSecret as _, SecretString};
+use sqlx::PgPool;
+
+use crate::{connection, hints::Cause, private_key::RsaPrivateKey, sealed::Keyring};
+
+/// A token handed out.
+#[derive(Debug)]
+pub struct Issued {
+    /// The access token.
+    pub access_token: SecretString,
+    /// Where API calls go.
+    pub instance_url: String,
+    /// Names this token when a caller reports it invalid (a digest of it,
+    /// not the token).
+    pub token_id: String,
+    /// The org, from the exchange.
+    pub organization_id: Option<String>,
+    /// The connection's own user, from the exchange.
+    pub user_id: Option<String>,
+}
+
+impl Issued {
+    /// Wraps a grant.
+    pub fn from_grant(grant: TokenGrant) -> Self {
+        let token_id = token_id(grant.access_token.expose_secret());
+        Self {
+            access_token: grant.access_token,
+            instance_url: grant.instance_url,
+            token_id,
+            organization_id: grant.organization_id,
+            user_id: grant.user_id,
+        }
+    }
+}
+
+/// The first 16 hex digits of the token's SHA-256: enough to tell tokens
+/// apart, useless to call Salesforce with.
+pub fn token_id(token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    digest.as_ref().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why no token could be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TokenError {
+    /// The tenant has no connection.
+    #[error("tenant {0} has no Salesforce connection")]
+    NotConnected(String),
+    /// Salesforce refused the exchange.
+    #[error("Salesforce refused the token exchange: {error}: {description}")]
+    Rejected {
+        /// Salesforce's `error`.
+        error: String,
+        /// Salesforce's `error_description`.
+        description: String,
+    },
+    /// The login URL did not answer.
+    #[error("Salesforce's login URL did not answer: {0}")]
+    Unreachable(String),
+    /// Our side failed (database, a key that no longer opens).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl TokenError {
+    /// The stable code callers branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotConnected(_) => "not_connected",
+            Self::Rejected { .. } => "salesforce_rejected",
+            Self::Unreachable(_) => "salesforce_unreachable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+enum State {
+    Empty,
+    Ready(Arc<Issued>),
+    Failed { error: TokenError, at: Instant },
+}
+
+struct Slot {
+    state: tokio::sync::Mutex<State>,
+}
+
+/// The tenant's way to a token.
+pub struct Tokens {
+    pool: PgPool,
+    keyring: Arc<Keyring>,
+    http: reqwest::Client,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    failure_hold: Duration,
+}
+
+/// What answered a request, for the metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Served {
+    Cached,
+    Exchanged,
+}
+
+impl Tokens {
+    /// Tokens for the tenants of `pool`; a failed exchange is answered from
+    /// memory for `failure_hold`.
+    pub fn new(pool: PgPool, keyring: Arc<Keyring>, http: reqwest::Client, failure_hold: Duration) -> Self {
+        for outcome in ["cached", "exchanged", "not_connected", "failed"] {
+            metrics::counter!("fa_token_requests_total", "outcome" => outcome).increment(0);
+        }
+        metrics::counter!("fa_token_exchanges_total", "outcome" => "succeeded", "error" => "").increment(0);
+        Self { pool, keyring, http, slots: Mutex::new(HashMap::new()), failure_hold }
+    }
+
+    fn slot(&self, tenant: &TenantId) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        slots
+            .entry(tenant.as_str().to_owned())
+            .or_insert_with(|| Arc::new(Slot { state: tokio::sync::Mutex::new(State::Empty) }))
+            .clone()
+    }
+
+    /// The tenant's current token; a new one when `invalid` names the
+    /// current one (the caller saw `INVALID_SESSION_ID` with it).
+    pub async fn get(&self, tenant: &TenantId, invalid: Option<&str>) -> Result<Arc<Issued>, TokenError> {
+        let outcome = self.get_inner(tenant, invalid).await;
+        let label = match &outcome {
+            Ok((_, Served::Cached)) => "cached",
+            Ok((_, Served::Exchanged)) => "exchanged",
+            Err(TokenError::NotConnected(_)) => "not_connected",
+            Err(_) => "failed",
+        };
+        metrics::counter!("fa_token_requests_total", "outcome" => label).increment(1);
+        outcome.map(|(issued, _)| issued)
+    }
+
+    async fn get_inner(&self, tenant: &TenantId, invalid: Option<&str>) -> Result<(Arc<Issued>, Served), TokenError> {
+        let slot = self.slot(tenant);
+        let mut state = slot.state.lock().await;
+        match &*state {
+            Ready(issued) if invalid != Some(issued.token_id.as_str()) => return Ok((issued.clone(), Served::Cached)),
+            Ready(issued) => {
+                tracing::info!(tenant_id = %tenant, token_id = %issued.token_id, "a caller reports the token invalid; minting a new one");
+            }
+            Failed { error, at } if at.elapsed() < self.failure_hold => return Err(error.clone()),
+            _ => {}
+        }
+        match self.exchange(tenant).await {
+            Ok(issued) => {
+                let issued = Arc::new(issued);
+                *state = Ready(issued.clone());
+                Ok((issued, Served::Exchanged))
+            }
+            Err(TokenError::NotConnected(t)) => {
+                *state = Empty;
+                drop(state);
+                self.forget(tenant);
+                Err(TokenError::NotConnected(t))
+            }
+            Err(error) => {
+                *state = Failed { error: error.clone(), at: Instant::now() };
+                Err(error)
+            }
+        }
+    }
+
+    /// Starts the cache of a tenant with the token its registration got.
+    pub async fn seed(&self, tenant: &TenantId, issued: Issued) {
+        let slot = self.slot(tenant);
+        *slot.state.lock().await = Ready(Arc::new(issued));
+    }
+
+    /// Drops whatever is cached for the tenant (disconnected).
+    pub fn forget(&self, tenant: &TenantId) {
+        self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(tenant.as_str());
+    }
+
+    /// One exchange with the stored connection, recorded on it.
+    async fn exchange(&self, tenant: &TenantId) -> Result<Issued, TokenError> {
+        let stored = connection::load(&self.pool, tenant)
+            .await
+            .map_err(|e| internal("reading the connection", &e))?
+            .ok_or_else(|| TokenError::NotConnected(tenant.to_string()))?;
+        let der = self.keyring.open(&stored.sealed_key.key_id, &stored.sealed_key.blob, tenant.as_str().as_bytes());
+        let der = der.map_err(|e| {
+            tracing::error!(tenant_id = %tenant, error = %e, "cannot decrypt the stored private key");
+            TokenError::Internal(e.to_string())
+        })?;
+        let key = {
+            use secrecy::ExposeSecret as _;
+            RsaPrivateKey::from_pkcs8_der(der.expose_secret())
+        }
+        .map_err(|e| TokenError::Internal(format!("the stored private key is unusable: {}", e.reason())))?;
+        if stored.sealed_key.key_id != self.keyring.current_id() {
+            // Rotation: the key opened under a previous encryption key; store
+            // it under the current one.
+            let sealed = self.keyring.seal(key.pkcs8_der(), tenant.as_str().as_bytes());
+            if let Err(e) = connection::reseal(&self.pool, tenant, &stored.sealed_key.key_id, &sealed).await {
+                tracing::warn!(tenant_id = %tenant, error = %e, "could not re-encrypt the key under the current key; will retry next exchange");
+            } else {
+                tracing::info!(tenant_id = %tenant, from = %stored.sealed_key.key_id, to = %sealed.key_id, "re-encrypted the private key under the current encryption key");
+            }
+        }
+
+        let outcome = exchange(&self.http, &key, &stored.consumer_key, &stored.username, &stored.login_url).await;
+        match outcome {
+            Ok(grant) => {
+                let issued = Issued::from_grant(grant);
+                if let Err(e) = connection::record_token(&self.pool, tenant, &issued.instance_url).await {
+                    tracing::warn!(tenant_id = %tenant, error = %e, "could not record the token on the connection");
+                }
+                tracing::info!(tenant_id = %tenant, token_id = %issued.token_id, "minted an access token");
+                Ok(issued)
+            }
+            Err(e) => {
+                let (error, detail) = match &e {
+                    ExchangeError::Rejected { error, error_description, .. } => (
+                        TokenError::Rejected { error: error.clone(), description: error_description.clone() },
+                        format!("{error}: {error_description}"),
+                    ),
+                    ExchangeError::Unreachable(why) => (TokenError::Unreachable(why.clone()), why.clone()),
+                };
+                tracing::warn!(tenant_id = %tenant, code = error.code(), detail = %detail, "token exchange failed; the connection is failing");
+                if let Err(db) = connection::record_failure(&self.pool, tenant, error.code(), &detail).await {
+                    tracing::warn!(tenant_id = %tenant, error = %db, "could not record the failure on the connection");
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+use State::{Empty, Failed, Ready};
+
+fn internal(what: &str, e: &dyn std::fmt::Display) -> TokenError {
+    tracing::error!(error = %e, "{what} failed");
+    TokenError::Internal(format!("{what} failed"))
+}
+
+/// How long the signed assertion is valid: within the 3 minutes Salesforce
+/// allows, with room for a skewed clock.
+const ASSERTION_LIFETIME: Duration = Duration::from_secs(150);
+
+#[derive(serde::Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+}
+
+/// Signs the JWT bearer assertion (RS256; `iss` the consumer key, `sub` the
+/// username, `aud` the login or test host) and exchanges it, recording the
+/// exchange in the metrics.
+pub async fn exchange(
+    http: &reqwest::Client,
+    key: &RsaPrivateKey,
+    consumer_key: &str,
+    username: &str,
+    login_url: &str,
+) -> Result<TokenGrant, ExchangeError> {
+    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + ASSERTION_LIFETIME.as_secs() as i64;
+    let claims = Claims { iss: consumer_key, sub: username, aud: oauth::audience_for(login_url), exp };
+    let assertion =
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, key.encoding_key())
+            .map_err(|e| ExchangeError::Unreachable(format!("could not sign the assertion: {e}")))?;
+    let started = Instant::now();
+    let outcome = oauth::exchange(http, login_url, &assertion).await;
+    let (label, error) = match &outcome {
+        Ok(_) => ("succeeded", String::new()),
+        Err(ExchangeError::Rejected { error, error_description, .. }) => {
+            ("failed", Cause::of(error, error_description).as_str().to_owned())
+        }
+        Err(ExchangeError::Unreachable(_)) => ("failed", "unreachable".to_owned()),
+    };
+    metrics::counter!("fa_token_exchanges_total", "outcome" => label, "error" => error).increment(1);
+    metrics::histogram!("fa_token_exchange_duration_seconds").record(started.elapsed().as_secs_f64());
+    outcome
+}

@@ -1,0 +1,58 @@
+//! The token service on RabbitMQ: answers `fa_tokens::TokenRequest`s from
+//! the queue `token-broker.tokens` with the tenant's token (see [`crate::token`]).
+
+use std::sync::Arc;
+
+use fa_amqp::{RpcHandler, RpcRequest};
+use fa_messages::TenantId;
+use fa_tokens::{TokenReply, TokenRequest};
+use secrecy::ExposeSecret as _;
+
+use crate::token::{TokenError, Tokens};
+
+/// Answers token requests.
+pub struct TokenQueue {
+    tokens: Arc<Tokens>,
+}
+
+impl TokenQueue {
+    /// Serves `tokens`.
+    pub fn new(tokens: Arc<Tokens>) -> Self {
+        Self { tokens }
+    }
+
+    async fn answer(&self, request: &RpcRequest) -> TokenReply {
+        let request: TokenRequest = match serde_json::from_slice(&request.body) {
+            Ok(r) => r,
+            Err(e) => return error("invalid_request", format!("not a token request: {e}")),
+        };
+        let tenant = match TenantId::new(request.tenant_id) {
+            Ok(t) => t,
+            Err(e) => return error("invalid_request", e.to_string()),
+        };
+        match self.tokens.get(&tenant, request.invalid_token_id.as_deref()).await {
+            Ok(issued) => TokenReply::Token {
+                access_token: issued.access_token.expose_secret().to_owned(),
+                instance_url: issued.instance_url.clone(),
+                token_id: issued.token_id.clone(),
+                organization_id: issued.organization_id.clone(),
+                user_id: issued.user_id.clone(),
+            },
+            Err(e @ TokenError::NotConnected(_)) => error(e.code(), e.to_string()),
+            Err(e) => error(e.code(), e.to_string()),
+        }
+    }
+}
+
+fn error(code: &str, message: String) -> TokenReply {
+    TokenReply::Error { code: code.to_owned(), message }
+}
+
+impl RpcHandler for TokenQueue {
+    async fn handle(&self, request: &RpcRequest) -> Vec<u8> {
+        let reply = self.answer(request).await;
+        serde_json::to_vec(&reply).unwrap_or_else(|_| {
+            br#"{"result":"error","code":"internal_error","message":"could not encode the reply"}"#.to_vec()
+        })
+    }
+}

@@ -1,0 +1,278 @@
+//! What the admin APIs of the token-broker and the importer share
+//! (admin-api.yaml): the bearer token check, the language of messages, and
+//! RFC 9457 problem documents with a stable `code`.
+
+use std::borrow::Cow;
+
+use axum::{
+    extract::{FromRequestParts, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use secrecy::{ExposeSecret as _, SecretString};
+
+/// The language of a message meant for an admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// Japanese, when `Accept-Language` prefers `ja`.
+    Ja,
+    /// English otherwise.
+    #[default]
+    En,
+}
+
+impl Lang {
+    /// The language `Accept-Language` prefers: Japanese when `ja` (or
+    /// `ja-JP`, ...) carries the highest weight among `ja` and `en`, else
+    /// English. A missing or unreadable header is English.
+    pub fn from_accept_language(value: Option<&str>) -> Self {
+        let Some(value) = value else { return Self::En };
+        let mut best: Option<(f32, Self)> = None;
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let weight = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            let lang = match tag.split('-').next() {
+                Some("ja") => Self::Ja,
+                Some("en") | Some("*") => Self::En,
+                _ => continue,
+            };
+            if weight > 0.0 && best.is_none_or(|(w, _)| weight > w) {
+                best = Some((weight, lang));
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or(Self::En)
+    }
+
+    /// `ja` or `en`.
+    pub fn pick<'a>(self, en: &'a str, ja: &'a str) -> &'a str {
+        match self {
+            Self::Ja => ja,
+            Self::En => en,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_accept_language(parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())))
+    }
+}
+
+/// A message for an admin in both languages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    /// English.
+    pub en: Cow<'static, str>,
+    /// Japanese.
+    pub ja: Cow<'static, str>,
+}
+
+impl Text {
+    /// A message in English and Japanese.
+    pub fn new(en: impl Into<Cow<'static, str>>, ja: impl Into<Cow<'static, str>>) -> Self {
+        Self { en: en.into(), ja: ja.into() }
+    }
+
+    /// The message in `lang`.
+    pub fn get(&self, lang: Lang) -> &str {
+        lang.pick(&self.en, &self.ja)
+    }
+}
+
+/// An RFC 9457 problem document with the contract's `code`, rendered in the
+/// request's language.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The stable machine-readable code, e.g. `not_connected`.
+    pub code: &'static str,
+    /// A short English summary.
+    pub title: &'static str,
+    /// What happened and what to do, in both languages.
+    pub detail: Text,
+    /// Extra members (e.g. `salesforce_error`), added as they are.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Problem {
+    /// A problem with no extra members.
+    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: Text) -> Self {
+        Self { status, code, title, detail, extra: serde_json::Map::new() }
+    }
+
+    /// Adds an extra member.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// 400 `invalid_request`: the body or a path parameter is malformed.
+    pub fn invalid_request(detail: Text) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", "Invalid request", detail)
+    }
+
+    /// 404 `not_connected`: the tenant has no Salesforce connection.
+    pub fn not_connected(tenant_id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_connected",
+            "Not connected",
+            Text::new(
+                format!(
+                    "Tenant {tenant_id} has no Salesforce connection. Connect the org first ([管理者機能] → [salesforce連携])."
+                ),
+                format!(
+                    "テナント {tenant_id} は Salesforce に接続されていません。先に [管理者機能] → [salesforce連携] で組織を登録してください。"
+                ),
+            ),
+        )
+    }
+
+    /// 500 `internal_error`: something on our side failed; the log says what.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal error",
+            Text::new(
+                "The connector failed on its side; try again, and if it persists tell Front Agent support (the service log has the cause).",
+                "コネクタ側でエラーが発生しました。もう一度お試しください。続く場合は Front Agent サポートにお問い合わせください。",
+            ),
+        )
+    }
+
+    /// The problem in `lang`, as a response.
+    pub fn render(&self, lang: Lang) -> Response {
+        let mut body = serde_json::Map::new();
+        body.insert("type".into(), format!("https://frontagent.jp/problems/{}", self.code).into());
+        body.insert("title".into(), self.title.into());
+        body.insert("status".into(), self.status.as_u16().into());
+        body.insert("detail".into(), self.detail.get(lang).into());
+        body.insert("code".into(), self.code.into());
+        for (k, v) in &self.extra {
+            body.insert(k.clone(), v.clone());
+        }
+        let mut response = (self.status, serde_json::Value::Object(body).to_string()).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// A problem together with the language to render it in, as a handler's
+/// error type.
+#[derive(Debug)]
+pub struct LocalizedProblem(pub Problem, pub Lang);
+
+impl IntoResponse for LocalizedProblem {
+    fn into_response(self) -> Response {
+        self.0.render(self.1)
+    }
+}
+
+/// The admin token, compared in constant time.
+#[derive(Clone)]
+pub struct AdminToken(std::sync::Arc<SecretString>);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken([redacted])")
+    }
+}
+
+impl AdminToken {
+    /// Wraps the configured `FA_SF_ADMIN_TOKEN`.
+    pub fn new(token: SecretString) -> Self {
+        Self(std::sync::Arc::new(token))
+    }
+
+    /// Whether `headers` carry `Authorization: Bearer <token>`. The
+    /// comparison takes the same time wherever the first difference is.
+    pub fn admits(&self, headers: &HeaderMap) -> bool {
+        let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        else {
+            return false;
+        };
+        constant_time_eq(given.trim().as_bytes(), self.0.expose_secret().as_bytes())
+    }
+}
+
+/// Equality whose time depends only on the lengths, not on where the inputs
+/// differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    // aws-lc's CRYPTO_memcmp under the hood; the length is not secret.
+    a.len() == b.len() && aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
+/// Middleware: 401 `unauthorized` unless the request carries the admin
+/// token. Nothing else about the request is revealed.
+pub async fn require_admin_token(State(token): State<AdminToken>, request: Request, next: Next) -> Response {
+    if token.admits(request.headers()) {
+        return next.run(request).await;
+    }
+    let lang = Lang::from_accept_language(request.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Unauthorized",
+        Text::new(
+            "Send Authorization: Bearer <FA_SF_ADMIN_TOKEN>.",
+            "Authorization: Bearer <FA_SF_ADMIN_TOKEN> を付けてください。",
+        ),
+    )
+    .render(lang)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_preferred_of_japanese_and_english() {
+        let check = |header: Option<&str>, expected: Lang| {
+            assert_eq!(Lang::from_accept_language(header), expected, "{header:?}");
+        };
+        check(None, Lang::En);
+        check(Some("ja"), Lang::Ja);
+        check(Some("ja-JP,ja;q=0.9,en-US;q=0.8"), Lang::Ja);
+        check(Some("en-US,en;q=0.9,ja;q=0.8"), Lang::En);
+        check(Some("fr, ja;q=0.5"), Lang::Ja);
+        check(Some("ja;q=0, en"), Lang::En);
+        check(Some("de"), Lang::En);
+        check(Some("JA"), Lang::Ja);
+        check(Some(""), Lang::En);
+    }
+
+    #[test]
+    fn the_token_must_match_exactly() {
+        let token = AdminToken::new(SecretString::from("s3cret-token"));
+        let check = |value: Option<&str>, expected: bool| {
+            let mut headers = HeaderMap::new();
+            if let Some(v) = value {
+                headers.insert(header::AUTHORIZATION, HeaderValue::from_str(v).expect("header"));
+            }
+            assert_eq!(token.admits(&headers), expected, "{value:?}");
+        };
+        check(Some("Bearer s3cret-token"), true);
+        check(None, false);
+        check(Some("Bearer s3cret-toke"), false);
+        check(Some("Bearer s3cret-token2"), false);
+        check(Some("Bearer S3cret-token"), false);
+        check(Some("Basic s3cret-token"), false);
+        check(Some("s3cret-token"), false);
+        check(Some("Bearer "), false);
+    }
+}

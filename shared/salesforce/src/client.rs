@@ -1,0 +1,296 @@
+//! The REST client: one org's instance URL and session, SOQL queries and
+//! their pages (api-facts.md §2), with Salesforce's errors read into
+//! [`Error`] and the allowance into [`ApiUsage`].
+//!
+//! Every call records `fa_salesforce_requests_total{service, route,
+//! outcome, error_code}` (outcome `success` with an empty `error_code`, or
+//! `error` with a bounded error label) and
+//! `fa_salesforce_request_duration_seconds{service, route}`; `service` is
+//! present when the client was given one ([`Client::with_service`]).
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, de::DeserializeOwned};
+
+use crate::{
+    error::{ApiError, Error},
+    limits::{self, ApiUsage},
+};
+
+/// The API version calls are made with.
+pub const DEFAULT_API_VERSION: &str = "v61.0";
+/// How long a query page may take. Salesforce allows 10 minutes per call,
+/// but a query answers within about a minute or fails with `QUERY_TIMEOUT`.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A connection to one org as one user: the instance URL and the session.
+///
+/// Cheap to clone and to rebuild: the `reqwest::Client` is shared, and after
+/// a 401 `INVALID_SESSION_ID` ([`Retry::RefreshToken`](crate::Retry)) the
+/// caller mints a new token and calls [`Client::with_token`].
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    instance_url: Arc<str>,
+    api_version: Arc<str>,
+    token: SecretString,
+    service: Option<&'static str>,
+    batch_size: Option<BatchSize>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("instance_url", &self.instance_url)
+            .field("api_version", &self.api_version)
+            .field("token", &"[redacted]")
+            .field("service", &self.service)
+            .field("batch_size", &self.batch_size)
+            .finish()
+    }
+}
+
+/// The page size asked for with `Sforce-Query-Options: batchSize=N`:
+/// Salesforce takes 200 to 2,000 (the default) and treats it as a hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchSize(u16);
+
+impl BatchSize {
+    /// The smallest size Salesforce takes.
+    pub const MIN: Self = Self(200);
+    /// The largest size, and Salesforce's default.
+    pub const MAX: Self = Self(2000);
+
+    /// A batch size, brought into 200..=2,000.
+    pub fn new(rows: u32) -> Self {
+        Self(rows.clamp(200, 2000) as u16)
+    }
+
+    /// Rows per page asked for.
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+/// One page of a query's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryPage<T> {
+    /// All the rows the query matches, not this page's count.
+    pub total_size: u64,
+    /// True on the last page.
+    pub done: bool,
+    /// The path of the next page (give it to [`Client::query_more`]), absent
+    /// on the last page. Each is good for one call.
+    pub next_records_url: Option<String>,
+    /// This page's rows; each still carries its `attributes` member, which
+    /// `T` may ignore.
+    pub records: Vec<T>,
+    /// The allowance the answer reported.
+    pub usage: Option<ApiUsage>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageBody<T> {
+    total_size: u64,
+    done: bool,
+    #[serde(default)]
+    next_records_url: Option<String>,
+    #[serde(default = "Vec::new")]
+    records: Vec<T>,
+}
+
+impl Client {
+    /// A client for the org at `instance_url` (from the token grant; a final
+    /// `/` is dropped) using the session `token`, with
+    /// [`DEFAULT_API_VERSION`].
+    pub fn new(http: reqwest::Client, instance_url: &str, token: SecretString) -> Self {
+        Self {
+            http,
+            instance_url: Arc::from(instance_url.trim().trim_end_matches('/')),
+            api_version: Arc::from(DEFAULT_API_VERSION),
+            token,
+            service: None,
+            batch_size: None,
+        }
+    }
+
+    /// The same client with another session token (after a refresh).
+    pub fn with_token(&self, token: SecretString) -> Self {
+        Self { token, ..self.clone() }
+    }
+
+    /// Labels this client's metrics with `service` (`importer`, ...).
+    pub fn with_service(self, service: &'static str) -> Self {
+        Self { service: Some(service), ..self }
+    }
+
+    /// Calls another API version (`v62.0`).
+    pub fn with_api_version(self, api_version: &str) -> Self {
+        Self { api_version: Arc::from(api_version), ..self }
+    }
+
+    /// Asks for pages of `batch_size` rows on [`Client::query`] and
+    /// [`Client::query_more`].
+    pub fn with_batch_size(self, batch_size: BatchSize) -> Self {
+        Self { batch_size: Some(batch_size), ..self }
+    }
+
+    /// Where calls go, without a final `/`.
+    pub fn instance_url(&self) -> &str {
+        &self.instance_url
+    }
+
+    /// The API version calls are made with.
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// Runs a SOQL query and answers its first page: `GET
+    /// {instance_url}/services/data/{version}/query?q=<soql>`.
+    ///
+    /// Rows deserialize into `T`: `serde_json::Value`, or the caller's own
+    /// struct with `#[serde(rename = "Field")]` members (and
+    /// [`datetime::field`](crate::datetime::field) for datetimes). Follow
+    /// [`QueryPage::next_records_url`] with [`Client::query_more`].
+    ///
+    /// # Errors
+    /// See [`Error`]; [`Error::retry`] says what to do.
+    pub async fn query<T: DeserializeOwned>(&self, soql: &str) -> Result<QueryPage<T>, Error> {
+        let url = format!("{}/services/data/{}/query", self.instance_url, self.api_version);
+        self.page("query", self.http.get(url).query(&[("q", soql)])).await
+    }
+
+    /// The next page of a query: `GET {instance_url}{next_records_url}`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `next_records_url` is not a
+    /// `/services/data/` path (the token goes only to the instance URL); a
+    /// used or expired locator is [`ErrorCode::InvalidQueryLocator`](crate::ErrorCode),
+    /// permanent: start the query again.
+    pub async fn query_more<T: DeserializeOwned>(&self, next_records_url: &str) -> Result<QueryPage<T>, Error> {
+        if !next_records_url.starts_with("/services/data/") || next_records_url.contains("..") {
+            let error = Error::InvalidInput("nextRecordsUrl must be a /services/data/ path".to_owned());
+            record_call(self.service, "query_more", error.label(), Duration::ZERO);
+            return Err(error);
+        }
+        let url = format!("{}{next_records_url}", self.instance_url);
+        self.page("query_more", self.http.get(url)).await
+    }
+
+    async fn page<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<QueryPage<T>, Error> {
+        let mut request = request.timeout(QUERY_TIMEOUT);
+        if let Some(batch) = self.batch_size {
+            request = request.header("Sforce-Query-Options", format!("batchSize={}", batch.get()));
+        }
+        let started = Instant::now();
+        let result = self.call(request).await.and_then(|(body, usage)| {
+            let page: PageBody<T> = serde_json::from_slice(body.as_ref()).map_err(|e| Error::Decode(e.to_string()))?;
+            Ok(QueryPage {
+                total_size: page.total_size,
+                done: page.done,
+                next_records_url: page.next_records_url,
+                records: page.records,
+                usage,
+            })
+        });
+        let elapsed = started.elapsed();
+        match &result {
+            Ok(page) => {
+                record_call(self.service, operation, "ok", elapsed);
+                tracing::debug!(
+                    operation,
+                    rows = page.records.len(),
+                    done = page.done,
+                    ?elapsed,
+                    "Salesforce answered"
+                );
+            }
+            Err(e) => {
+                record_call(self.service, operation, e.label(), elapsed);
+                tracing::debug!(operation, error = %e, ?elapsed, "Salesforce call failed");
+            }
+        }
+        result
+    }
+
+    /// Sends an authorised request; a 2xx body and the allowance, or the
+    /// error.
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<(impl AsRef<[u8]>, Option<ApiUsage>), Error> {
+        let response = request
+            .bearer_auth(self.token.expose_secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| Error::Transport(describe_transport(&e)))?;
+        let status = response.status().as_u16();
+        let usage =
+            response.headers().get(limits::HEADER).and_then(|v| v.to_str().ok()).and_then(ApiUsage::from_header);
+        let body = response.bytes().await.map_err(|e| Error::Transport(describe_transport(&e)))?;
+        if (200..300).contains(&status) {
+            Ok((body, usage))
+        } else {
+            Err(Error::Api(ApiError::from_body(status, &body, usage)))
+        }
+    }
+}
+
+/// Records one call's metrics.
+pub(crate) fn record_call(
+    service: Option<&'static str>,
+    operation: &'static str,
+    outcome: &'static str,
+    elapsed: Duration,
+) {
+    // Label values the alerts rely on (deploy/prometheus/alerts.yaml):
+    // `outcome` is success or error, `error_code` empty on success.
+    let (outcome, error_code) = if outcome == "ok" { ("success", "") } else { ("error", outcome) };
+    match service {
+        Some(service) => {
+            metrics::counter!("fa_salesforce_requests_total", "service" => service, "route" => operation,
+                "outcome" => outcome, "error_code" => error_code)
+            .increment(1);
+            metrics::histogram!("fa_salesforce_request_duration_seconds", "service" => service, "route" => operation)
+                .record(elapsed.as_secs_f64());
+        }
+        None => {
+            metrics::counter!("fa_salesforce_requests_total", "route" => operation, "outcome" => outcome,
+                "error_code" => error_code)
+            .increment(1);
+            metrics::histogram!("fa_salesforce_request_duration_seconds", "route" => operation)
+                .record(elapsed.as_secs_f64());
+        }
+    }
+}
+
+/// A transport failure in words, without the URL (it carries the SOQL,
+/// which may carry customer data) and never a header.
+pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "could not read the answer"
+    } else if error.is_builder() {
+        "could not build the request"
+    } else {
+        "request failed"
+    };
+    let mut message = kind.to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

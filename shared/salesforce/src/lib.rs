@@ -1,0 +1,48 @@
+//! fa-salesforce: the Salesforce client every Front Agent service shares.
+//!
+//! The token-broker uses it to exchange a signed JWT for a session and to
+//! list the org's users; the importer to page through SOQL results; the
+//! activity-writer to write. It speaks Salesforce's REST and OAuth APIs as
+//! `api-facts.md` describes them, and is tested against `sfsim`.
+//!
+//! Layout:
+//! - [`oauth`]: the JWT bearer token exchange ([`exchange`], [`TokenGrant`],
+//!   [`ExchangeError`]) and the `aud` a login URL needs ([`audience_for`]).
+//!   The JWT is signed elsewhere: no private key comes here.
+//! - [`client`]: [`Client`], one org's instance URL and session; SOQL
+//!   [`Client::query`] and [`Client::query_more`] giving [`QueryPage`]s of
+//!   the caller's own row type.
+//! - [`error`]: Salesforce's error bodies as data ([`ApiError`],
+//!   [`ErrorCode`]), the crate's [`Error`], and [`Retry`], the one decision
+//!   of what to do about a failure (retry, refresh the token, pause the
+//!   tenant, give up).
+//! - [`limits`]: the `Sforce-Limit-Info` allowance ([`ApiUsage`]), read from
+//!   every answer.
+//! - [`datetime`]: Salesforce's datetimes in answers and in WHERE clauses.
+//! - [`soql`]: string literals that cannot break out of a query.
+//! - [`users`]: the org's active users, and one user by id.
+//!
+//! Secrets: the access token is a [`secrecy::SecretString`], sent only as
+//! `Authorization: Bearer` to the instance URL; neither it nor the JWT
+//! assertion is logged or put into an error message.
+//!
+//! Metrics (through the `metrics` facade; the process installs the
+//! recorder): `fa_salesforce_requests_total{service?, route, outcome,
+//! error_code}` and `fa_salesforce_request_duration_seconds{service?, route}` for
+//! every call. The `fa_salesforce_api_usage_ratio` gauge is the caller's to
+//! set from [`QueryPage::usage`] or [`ApiError::limit`], under its own
+//! tenant label policy.
+
+pub mod client;
+pub mod datetime;
+pub mod error;
+pub mod limits;
+pub mod oauth;
+pub mod soql;
+pub mod users;
+
+pub use client::{BatchSize, Client, DEFAULT_API_VERSION, QueryPage};
+pub use error::{ApiError, Error, ErrorCode, Retry};
+pub use limits::ApiUsage;
+pub use oauth::{ExchangeError, TokenGrant, audience_for, exchange};
+pub use users::{User, active_users, user};

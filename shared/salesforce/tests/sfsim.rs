@@ -1,0 +1,356 @@
+//! The client against sfsim, a faithful local Salesforce: the token
+//! exchange, paging, and each kind of failure classified as the services
+//! need it.
+
+use std::collections::HashSet;
+
+use fa_salesforce::{
+    BatchSize, Client, Error, ErrorCode, ExchangeError, Retry, audience_for, datetime, exchange,
+    oauth::{LOGIN_AUDIENCE, TEST_AUDIENCE},
+    users,
+};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::json;
+use sfsim::{fixture::ConnectedOrg, server::Server, store::NewUser};
+use time::OffsetDateTime;
+
+struct Env {
+    server: Server,
+    org: ConnectedOrg,
+    http: reqwest::Client,
+}
+
+async fn env() -> Env {
+    let server = Server::start_local().await.expect("sfsim starts");
+    let org = sfsim::fixture::connected_org(&server.sim, "Acme").expect("org");
+    Env { server, org, http: reqwest::Client::new() }
+}
+
+/// A signed assertion as the token-broker makes it.
+fn assertion(iss: &str, sub: &str, aud: &str, key_pem: &str) -> String {
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    let exp = OffsetDateTime::now_utc().unix_timestamp() + 180;
+    let claims = json!({ "iss": iss, "sub": sub, "aud": aud, "exp": exp });
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.as_bytes()).expect("key");
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).expect("sign")
+}
+
+impl Env {
+    fn assertion(&self) -> String {
+        let org = &self.org;
+        assertion(&org.consumer_key, &org.username, audience_for(&self.server.url), &org.keys.private_key_pem)
+    }
+
+    async fn client(&self) -> Client {
+        let grant = exchange(&self.http, &self.server.url, &self.assertion()).await.expect("token");
+        Client::new(self.http.clone(), &grant.instance_url, grant.access_token).with_service("test")
+    }
+
+    async fn control(&self, method: reqwest::Method, path: &str, body: serde_json::Value) {
+        let url = format!("{}/sfsim/orgs/{}{path}", self.server.url, self.org.org.id);
+        let answer = self.http.request(method, url).json(&body).send().await.expect("control call");
+        assert!(answer.status().is_success(), "{path}: {}", answer.status());
+    }
+
+    fn api_calls(&self) -> u64 {
+        self.org.org.calls().values().sum()
+    }
+}
+
+fn new_user(username: &str, last_name: &str, active: bool, user_type: &str) -> NewUser {
+    NewUser {
+        username: username.to_owned(),
+        first_name: None,
+        last_name: last_name.to_owned(),
+        email: Some(username.to_owned()),
+        active,
+        user_type: user_type.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn a_valid_assertion_gets_a_token_and_the_instance_url() {
+    let env = env().await;
+    let grant = exchange(&env.http, &format!("{}/", env.server.url), &env.assertion()).await.expect("token");
+    assert_eq!(grant.instance_url, env.server.url);
+    assert_eq!(grant.organization_id.as_deref(), Some(env.org.org.id.as_str()));
+    assert_eq!(grant.user_id.as_deref(), Some(env.org.user_id.as_str()));
+    assert_eq!(grant.scope.as_deref(), Some("web api"));
+    let token = grant.access_token.expose_secret().to_owned();
+    assert!(!format!("{grant:?}").contains(&token), "Debug must not print the token");
+    let client = Client::new(env.http.clone(), &grant.instance_url, grant.access_token.clone());
+    assert!(!format!("{client:?}").contains(&token), "Debug must not print the token");
+    let page = client.query::<serde_json::Value>("SELECT Id FROM Lead").await.expect("the token works");
+    assert_eq!((page.total_size, page.done), (0, true));
+}
+
+#[tokio::test]
+async fn each_oauth_refusal_passes_salesforce_error_and_description_through() {
+    let env = env().await;
+    let org = &env.org;
+    env.server
+        .sim
+        .create_user(&org.org, &new_user("sales@acme.example.com", "営業", true, "Standard"))
+        .expect("a user not approved for the app");
+    let other_key = sfsim::keygen::generate("other").expect("key");
+    let cases = [
+        (
+            assertion("3MVG9unknown", &org.username, LOGIN_AUDIENCE, &org.keys.private_key_pem),
+            "invalid_client_id",
+            "client identifier invalid",
+        ),
+        (
+            assertion(&org.consumer_key, "sales@acme.example.com", LOGIN_AUDIENCE, &org.keys.private_key_pem),
+            "invalid_grant",
+            "user hasn't approved this consumer",
+        ),
+        (
+            assertion(&org.consumer_key, &org.username, LOGIN_AUDIENCE, &other_key.private_key_pem),
+            "invalid_grant",
+            "invalid assertion",
+        ),
+        (
+            assertion(&org.consumer_key, &org.username, TEST_AUDIENCE, &org.keys.private_key_pem),
+            "invalid_grant",
+            "audience is invalid",
+        ),
+    ];
+    for (assertion, error, description) in cases {
+        let refused = exchange(&env.http, &env.server.url, &assertion).await.expect_err("refused");
+        assert_eq!(
+            refused,
+            ExchangeError::Rejected { status: 400, error: error.to_owned(), error_description: description.to_owned() }
+        );
+        assert_eq!(refused.retry(), Retry::Permanent, "{refused}");
+        assert!(!refused.to_string().contains(&assertion), "the assertion is never quoted");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_login_url_is_unreachable_not_rejected() {
+    let env = env().await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let error = exchange(&env.http, &format!("http://127.0.0.1:{closed}"), &env.assertion()).await.expect_err("no");
+    assert!(matches!(error, ExchangeError::Unreachable(_)), "{error:?}");
+    assert_eq!(error.retry(), Retry::Transient);
+    // A host that answers, but not as Salesforce's token endpoint does.
+    let error = exchange(&env.http, &format!("{}/nowhere", env.server.url), &env.assertion()).await.expect_err("no");
+    assert!(matches!(error, ExchangeError::Unreachable(_)), "{error:?}");
+}
+
+#[derive(Debug, Deserialize)]
+struct Lead {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "LastName")]
+    last_name: String,
+    #[serde(rename = "SystemModstamp", with = "datetime::field")]
+    modstamp: OffsetDateTime,
+}
+
+#[tokio::test]
+async fn paging_follows_next_records_url_until_done() {
+    let env = env().await;
+    sfsim::control::generate_into(&env.server.sim, &env.org.org, 2500, 0, 0, 7, 30);
+    let client = env.client().await.with_batch_size(BatchSize::new(1000));
+    let mut page = client
+        .query::<Lead>("SELECT Id, LastName, SystemModstamp FROM Lead ORDER BY SystemModstamp, Id")
+        .await
+        .expect("page");
+    let mut sizes = vec![page.records.len()];
+    let mut leads = std::mem::take(&mut page.records);
+    assert_eq!((page.total_size, page.done), (2500, false));
+    while let Some(next) = page.next_records_url.take() {
+        assert!(next.starts_with("/services/data/v61.0/query/"), "{next}");
+        page = client.query_more::<Lead>(&next).await.expect("next page");
+        assert_eq!(page.total_size, 2500, "totalSize is the whole result on every page");
+        sizes.push(page.records.len());
+        leads.append(&mut page.records);
+    }
+    assert!(page.done);
+    assert_eq!(sizes, [1000, 1000, 500]);
+    let ids: HashSet<&str> = leads.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids.len(), 2500, "no record twice");
+    assert!(leads.iter().all(|l| !l.last_name.is_empty()));
+    assert!(leads.windows(2).all(|w| w[0].modstamp <= w[1].modstamp), "in SystemModstamp order");
+    assert!(page.usage.is_some(), "every page reports the allowance");
+}
+
+#[tokio::test]
+async fn a_used_locator_is_invalid_and_permanent() {
+    let env = env().await;
+    sfsim::control::generate_into(&env.server.sim, &env.org.org, 300, 0, 0, 7, 30);
+    let client = env.client().await.with_batch_size(BatchSize::MIN);
+    let first = client.query::<serde_json::Value>("SELECT Id FROM Lead").await.expect("page");
+    let next = first.next_records_url.expect("a second page");
+    client.query_more::<serde_json::Value>(&next).await.expect("the locator is good once");
+    let error = client.query_more::<serde_json::Value>(&next).await.expect_err("not twice");
+    let api = error.api().expect("Salesforce's error");
+    assert_eq!((api.status, &api.code), (400, &ErrorCode::InvalidQueryLocator));
+    assert_eq!(error.retry(), Retry::Permanent);
+}
+
+#[tokio::test]
+async fn a_revoked_session_is_classified_refresh_token() {
+    let env = env().await;
+    let client = env.client().await;
+    client.query::<serde_json::Value>("SELECT Id FROM Lead").await.expect("a live session");
+    assert!(env.server.sim.revoke_sessions(&env.org.org.id) >= 1);
+    let error = client.query::<serde_json::Value>("SELECT Id FROM Lead").await.expect_err("revoked");
+    let api = error.api().expect("Salesforce's error");
+    assert_eq!(
+        (api.status, &api.code, api.message.as_str()),
+        (401, &ErrorCode::InvalidSessionId, "Session expired or invalid")
+    );
+    assert_eq!(error.retry(), Retry::RefreshToken);
+    // A new token, the same client otherwise.
+    let grant = exchange(&env.http, &env.server.url, &env.assertion()).await.expect("token");
+    let client = client.with_token(grant.access_token);
+    client.query::<serde_json::Value>("SELECT Id FROM Lead").await.expect("the new session works");
+}
+
+#[tokio::test]
+async fn an_injected_503_is_transient() {
+    let env = env().await;
+    let client = env.client().await;
+    env.control(reqwest::Method::PUT, "/faults", json!({ "unavailable_next": 1 })).await;
+    let error = client.query::<serde_json::Value>("SELECT Id FROM Lead").await.expect_err("unavailable");
+    let api = error.api().expect("Salesforce's error");
+    assert_eq!((api.status, &api.code), (503, &ErrorCode::ServerUnavailable));
+    assert_eq!(error.retry(), Retry::Transient);
+    client.query::<serde_json::Value>("SELECT Id FROM Lead").await.expect("the retry succeeds");
+}
+
+#[tokio::test]
+async fn a_spent_allowance_is_pause_tenant_and_usage_is_read() {
+    let env = env().await;
+    let client = env.client().await;
+    env.org.org.set_limits(Some(0), Some(2));
+    for used in 1..=2 {
+        let page = client.query::<serde_json::Value>("SELECT Id FROM Lead").await.expect("allowed");
+        let usage = page.usage.expect("Sforce-Limit-Info");
+        assert_eq!((usage.used, usage.max), (used, 2));
+    }
+    let error = client.query::<serde_json::Value>("SELECT Id FROM Lead").await.expect_err("spent");
+    let api = error.api().expect("Salesforce's error");
+    assert_eq!((api.status, &api.code), (403, &ErrorCode::RequestLimitExceeded));
+    assert_eq!(api.limit.map(|u| (u.used, u.max, u.ratio())), Some((2, 2, 1.0)));
+    assert_eq!(error.retry(), Retry::PauseTenant);
+}
+
+#[tokio::test]
+async fn a_bad_query_is_permanent_with_salesforces_code() {
+    let env = env().await;
+    let client = env.client().await;
+    for (soql, code) in [
+        ("SELEKT Id FROM Lead", ErrorCode::MalformedQuery),
+        ("SELECT Bacon__c FROM Account", ErrorCode::InvalidField),
+        ("SELECT Id FROM Foo", ErrorCode::InvalidType),
+    ] {
+        let error = client.query::<serde_json::Value>(soql).await.expect_err("refused");
+        let api = error.api().expect("Salesforce's error");
+        assert_eq!((api.status, &api.code), (400, &code), "{soql}");
+        assert_eq!(error.retry(), Retry::Permanent, "{soql}");
+    }
+}
+
+#[tokio::test]
+async fn a_next_records_url_that_is_not_a_path_is_refused_without_a_call() {
+    let env = env().await;
+    let client = env.client().await;
+    let before = env.api_calls();
+    for url in
+        ["https://evil.example/services/data/v61.0/query/01g-2000", "/services/data/../../sfsim/orgs", "query/01g"]
+    {
+        let error = client.query_more::<serde_json::Value>(url).await.expect_err("refused");
+        assert!(matches!(error, Error::InvalidInput(_)), "{url}: {error:?}");
+    }
+    assert_eq!(env.api_calls(), before);
+}
+
+#[tokio::test]
+async fn active_users_lists_only_active_standard_users_by_name() {
+    let env = env().await;
+    let sim = &env.server.sim;
+    let org = &env.org.org;
+    // Enough users for two pages of 200.
+    for i in 0..240 {
+        sim.create_user(
+            org,
+            &new_user(&format!("agent{i:03}@acme.example.com"), &format!("Agent {i:03}"), true, "Standard"),
+        )
+        .expect("user");
+    }
+    sim.create_user(org, &new_user("abe@acme.example.com", "abe", true, "Standard")).expect("user");
+    sim.create_user(org, &new_user("gone@acme.example.com", "Gone", false, "Standard")).expect("user");
+    sim.create_user(org, &new_user("portal@acme.example.com", "Portal", true, "PowerPartner")).expect("user");
+    sim.create_user(org, &new_user("robot@acme.example.com", "Robot", true, "AutomatedProcess")).expect("user");
+    let client = env.client().await.with_batch_size(BatchSize::MIN);
+    let calls = env.api_calls();
+
+    let users = users::active_users(&client).await.expect("users");
+
+    assert_eq!(env.api_calls() - calls, 2, "one call per page");
+    let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    let mut expected: Vec<String> = (0..240).map(|i| format!("Agent {i:03}")).collect();
+    // Case does not count: "abe" before "Agent".
+    expected.insert(0, "abe".to_owned());
+    expected.push("ユーザー 連携".to_owned());
+    assert_eq!(names, expected);
+    assert!(users.iter().all(|u| u.active));
+    let me = users.iter().find(|u| u.id == env.org.user_id).expect("the integration user");
+    assert_eq!(me.username, env.org.username);
+    assert!(me.email.as_deref().is_some_and(|e| e.starts_with("admin@")));
+}
+
+#[tokio::test]
+async fn one_user_is_found_by_its_15_or_18_character_id() {
+    let env = env().await;
+    let sim = &env.server.sim;
+    let gone =
+        sim.create_user(&env.org.org, &new_user("gone@acme.example.com", "Gone", false, "Standard")).expect("user");
+    let client = env.client().await;
+
+    let me = users::user(&client, &env.org.user_id).await.expect("call").expect("found");
+    assert_eq!((me.id.as_str(), me.active), (env.org.user_id.as_str(), true));
+    let short = users::user(&client, &env.org.user_id[..15]).await.expect("call").expect("found by 15 characters");
+    assert_eq!(short.id, env.org.user_id);
+    let gone = users::user(&client, &gone).await.expect("call").expect("inactive users are found too");
+    assert!(!gone.active);
+    assert_eq!(users::user(&client, "005000000000000AAA").await.expect("call"), None);
+
+    let calls = env.api_calls();
+    let error = users::user(&client, "005' OR Name != '").await.expect_err("refused");
+    assert!(matches!(error, Error::InvalidInput(_)), "{error:?}");
+    assert_eq!(error.retry(), Retry::Permanent);
+    assert_eq!(env.api_calls(), calls, "a refused id costs no call");
+}
+
+#[tokio::test]
+async fn where_datetimes_filter_to_the_second_and_to_the_millisecond() {
+    let env = env().await;
+    let seeded = json!([
+        { "LastName": "Early", "Company": "x", "SystemModstamp": "2026-11-01T00:00:00.250Z" },
+        { "LastName": "Late", "Company": "y", "SystemModstamp": "2026-11-01T00:00:00.750Z" },
+    ]);
+    env.control(reqwest::Method::POST, "/records/Lead", seeded).await;
+    let client = env.client().await;
+    let at = time::macros::datetime!(2026-11-01 09:00:00.250 +09:00);
+    let cases = [
+        (format!("SystemModstamp > {}", datetime::soql_literal_millis(at)), vec!["Late"]),
+        (format!("SystemModstamp >= {}", datetime::soql_literal_millis(at)), vec!["Early", "Late"]),
+        (format!("SystemModstamp > {}", datetime::soql_literal_seconds(at)), vec!["Early", "Late"]),
+        // A `+` offset survives the URL encoding.
+        ("SystemModstamp > 2026-11-01T09:00:00.500+09:00".to_owned(), vec!["Late"]),
+    ];
+    for (filter, expected) in cases {
+        let soql = format!("SELECT Id, LastName, SystemModstamp FROM Lead WHERE {filter} ORDER BY SystemModstamp");
+        let page = client.query::<Lead>(&soql).await.expect(&soql);
+        let names: Vec<&str> = page.records.iter().map(|l| l.last_name.as_str()).collect();
+        assert_eq!(names, expected, "{filter}");
+    }
+}
