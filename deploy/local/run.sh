@@ -57,6 +57,24 @@ for entry in "${services[@]}"; do
     echo "[$name] NOT ready on http://127.0.0.1:$port: $(curl -sS "http://127.0.0.1:$port/readyz" 2>&1)"
   fi
 done
+# Connect the demo org as tenant `demo`, as an admin would on
+# [管理者機能] → [salesforce連携]: the token-broker proves the key with a live
+# token exchange at sfsim and requests the first import.
+if [ -s "$demo/credentials.json" ]; then
+  body=$(python3 - "$demo/credentials.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+print(json.dumps({"consumer_key": c["consumer_key"], "username": c["username"],
+                  "private_key": open(c["private_key_file"]).read(), "login_url": c["login_url"],
+                  "objects": ["Lead", "Contact", "Account"]}))
+PY
+)
+  status=$(curl -sS -o "$state/demo-connection.json" -w '%{http_code}' -X PUT \
+    -H "Authorization: Bearer $FA_SF_ADMIN_TOKEN" -H 'Content-Type: application/json' \
+    --data "$body" http://127.0.0.1:8080/v1/tenants/demo/salesforce/connection || true)
+  echo "[make run] connected the demo org as tenant 'demo': HTTP $status $(cat "$state/demo-connection.json" 2>/dev/null)"
+fi
+
 cat <<EOM
 
 sfsim (a local Salesforce) serves http://127.0.0.1:8090 with a demo org:
@@ -64,7 +82,8 @@ sfsim (a local Salesforce) serves http://127.0.0.1:8090 with a demo org:
   its private key: $demo/server.key
 
 The connector runs. Admin API token: $FA_SF_ADMIN_TOKEN
-  curl -H "Authorization: Bearer $FA_SF_ADMIN_TOKEN" http://127.0.0.1:8080/...
+  curl -H "Authorization: Bearer $FA_SF_ADMIN_TOKEN" http://127.0.0.1:8080/v1/tenants/demo/salesforce/connection
+  curl -H "Authorization: Bearer $FA_SF_ADMIN_TOKEN" http://127.0.0.1:8080/v1/tenants/demo/salesforce/users
 RabbitMQ: amqp://guest:guest@127.0.0.1:5672/%2f   PostgreSQL: postgres://postgres@127.0.0.1:5432/fa_salesforce
 Press Ctrl-C to stop.
 EOM

@@ -13,20 +13,29 @@
 //!   failures on their first delivery with `x-fa-error`, and schedules
 //!   passing failures on a delay queue so the queue behind them keeps
 //!   flowing.
+//! - [`rpc`]: request and reply for answers a caller waits milliseconds
+//!   for: [`Broker::serve_rpc`] runs an [`RpcHandler`] on a classic queue
+//!   declared with [`Topology::rpc_queue`], and [`RpcClient::call`] waits
+//!   for the reply through direct reply-to. Nothing of it is persisted:
+//!   replies carry secrets.
 //!
 //! **Architecture invariant:** a delivery is acked only after its outcome is
 //! durable: the handler finished, or the copy on the retry or dead-letter
 //! queue was confirmed. Every other path leaves it to be redelivered.
+//! (An RPC request has no durable outcome: it is acked once answered, and
+//! its caller retries if the answer is lost.)
 
 mod broker;
 mod consume;
 mod headers;
 mod publish;
 pub mod retry;
+pub mod rpc;
 mod topology;
 
 pub use broker::{Broker, BrokerOptions};
 pub use consume::{ConsumerHandle, ConsumerOptions, Failure, Handler, Incoming, Outcome};
 pub use headers::{ATTEMPT_HEADER, ERROR_HEADER, FIRST_ATTEMPT_HEADER, LAST_ERROR_HEADER, TENANT_HEADER};
 pub use publish::{Outgoing, PublishError};
+pub use rpc::{RpcClient, RpcError, RpcHandler, RpcRequest, RpcServerOptions};
 pub use topology::{ExchangeKind, Topology, dlq_name, retry_queue_name};

@@ -28,6 +28,9 @@ pub fn retry_queue_name(queue: &str, tier: std::time::Duration) -> String {
     format!("{queue}.retry.{}", tier_label(tier))
 }
 
+/// How long a request waits on an RPC queue before it expires.
+const RPC_REQUEST_TTL_MS: i64 = 30_000;
+
 #[derive(Debug, Clone)]
 struct ConsumedQueue {
     name: String,
@@ -39,6 +42,7 @@ struct ConsumedQueue {
 pub struct Topology {
     exchanges: Vec<(String, ExchangeKind)>,
     queues: Vec<ConsumedQueue>,
+    rpc_queues: Vec<String>,
 }
 
 impl Topology {
@@ -64,6 +68,22 @@ impl Topology {
             name: name.to_owned(),
             bindings: bindings.iter().map(|(e, k)| ((*e).to_owned(), (*k).to_owned())).collect(),
         });
+        self
+    }
+
+    /// A queue of requests served with [`Broker::serve_rpc`](crate::Broker::serve_rpc);
+    /// the replicas of the serving service compete on it.
+    ///
+    /// Unlike the queues of [`Topology::queue`] it is a classic queue:
+    /// requests are ephemeral (their callers wait milliseconds for the
+    /// reply), so replicating them through Raft as a quorum queue would only
+    /// add latency, and a request lost with a broker node is retried by its
+    /// caller. Requests nobody took within 30 s expire (their callers have
+    /// long given up) and are not dead-lettered.
+    pub fn rpc_queue(mut self, name: &str) -> Self {
+        if !self.rpc_queues.iter().any(|q| q == name) {
+            self.rpc_queues.push(name.to_owned());
+        }
         self
     }
 
@@ -105,6 +125,12 @@ impl Topology {
                 put(&mut args, "x-overflow", text("reject-publish"));
                 declare_queue(channel, &retry_queue_name(&q.name, tier), args).await?;
             }
+        }
+        for name in &self.rpc_queues {
+            let mut args = std::collections::BTreeMap::new();
+            put(&mut args, "x-queue-type", text("classic"));
+            put(&mut args, "x-message-ttl", AMQPValue::LongLongInt(RPC_REQUEST_TTL_MS));
+            declare_queue(channel, name, args).await?;
         }
         Ok(())
     }

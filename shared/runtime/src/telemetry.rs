@@ -27,7 +27,11 @@ impl Telemetry {
     pub fn init(config: &CommonConfig) -> anyhow::Result<Self> {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let filter = EnvFilter::try_new(&config.log_filter)
-            .with_context(|| format!("RUST_LOG is invalid: {:?}", config.log_filter))?;
+            .with_context(|| format!("RUST_LOG is invalid: {:?}", config.log_filter))?
+            // lapin logs a returned (unroutable) message at WARN with its
+            // whole body: customer data must not reach the logs that way.
+            // fa-amqp reports returns itself, without the body.
+            .add_directive("lapin::returned_messages=error".parse().context("the lapin log directive")?);
 
         let fmt_layer = match config.log_format {
             LogFormat::Json => tracing_subscriber::fmt::layer()
