@@ -67,7 +67,7 @@ pub fn router(api: Arc<Api>, token: AdminToken) -> Router {
 
 fn tenant(text: &str, lang: Lang) -> Result<TenantId, LocalizedProblem> {
     TenantId::new(text).map_err(|e| {
-        LocalizedProblem(
+        LocalizedProblem::new(
             Problem::invalid_request(Text::new(
                 format!("The tenant id in the path is invalid: {}", e.reason()),
                 format!("パスのテナント ID が正しくありません: {}", e.reason()),
@@ -79,11 +79,11 @@ fn tenant(text: &str, lang: Lang) -> Result<TenantId, LocalizedProblem> {
 
 fn internal(lang: Lang, what: &str, e: &dyn std::fmt::Display) -> LocalizedProblem {
     tracing::error!(error = %e, "{what} failed");
-    LocalizedProblem(Problem::internal(), lang)
+    LocalizedProblem::new(Problem::internal(), lang)
 }
 
 fn invalid(lang: Lang, en: String, ja: String) -> LocalizedProblem {
-    LocalizedProblem(Problem::invalid_request(Text::new(en, ja)), lang)
+    LocalizedProblem::new(Problem::invalid_request(Text::new(en, ja)), lang)
 }
 
 #[derive(Deserialize)]
@@ -172,7 +172,7 @@ fn parse_registration(body: &[u8], allowlist: &Allowlist, lang: Lang) -> Result<
     }
     let url = request.login_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).unwrap_or(DEFAULT_LOGIN_URL);
     let login_url = allowlist.check(url).map_err(|refusal| {
-        LocalizedProblem(
+        LocalizedProblem::new(
             Problem::new(
                 StatusCode::BAD_REQUEST,
                 "login_url_not_allowed",
@@ -183,7 +183,7 @@ fn parse_registration(body: &[u8], allowlist: &Allowlist, lang: Lang) -> Result<
         )
     })?;
     let key = RsaPrivateKey::parse(request.private_key.expose_secret()).map_err(|refusal| {
-        LocalizedProblem(
+        LocalizedProblem::new(
             Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_private_key",
@@ -223,7 +223,7 @@ fn exchange_problem(error: &ExchangeError, lang: Lang) -> LocalizedProblem {
             ),
         ),
     };
-    LocalizedProblem(problem, lang)
+    LocalizedProblem::new(problem, lang)
 }
 
 async fn connect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang, body: Bytes) -> Answer {
@@ -273,7 +273,7 @@ async fn show_connection(State(api): Shared, Path(tenant_id): Path<String>, lang
     let stored = connection::load(&api.pool, &tenant)
         .await
         .map_err(|e| internal(lang, "reading the connection", &e))?
-        .ok_or_else(|| LocalizedProblem(Problem::not_connected(tenant.as_str()), lang))?;
+        .ok_or_else(|| LocalizedProblem::new(Problem::not_connected(tenant.as_str()), lang))?;
     Ok(Json(ConnectionView::from(&stored)).into_response())
 }
 
@@ -283,7 +283,7 @@ async fn disconnect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lan
         connection::delete(&api.pool, &tenant).await.map_err(|e| internal(lang, "deleting the connection", &e))?;
     api.tokens.forget(&tenant);
     if !deleted {
-        return Err(LocalizedProblem(Problem::not_connected(tenant.as_str()), lang));
+        return Err(LocalizedProblem::new(Problem::not_connected(tenant.as_str()), lang));
     }
     tracing::info!(tenant_id = %tenant, "Salesforce connection removed with its key, cached token and user links");
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -337,7 +337,7 @@ fn token_problem(e: &TokenError, tenant: &TenantId, lang: Lang) -> LocalizedProb
         ),
         TokenError::Internal(_) => Problem::internal(),
     };
-    LocalizedProblem(problem, lang)
+    LocalizedProblem::new(problem, lang)
 }
 
 fn salesforce_problem(e: &fa_salesforce::Error, lang: Lang) -> LocalizedProblem {
@@ -363,7 +363,7 @@ fn salesforce_problem(e: &fa_salesforce::Error, lang: Lang) -> LocalizedProblem 
             ),
         ),
     };
-    LocalizedProblem(problem, lang)
+    LocalizedProblem::new(problem, lang)
 }
 
 async fn list_users(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang) -> Answer {
@@ -385,7 +385,7 @@ async fn list_users(State(api): Shared, Path(tenant_id): Path<String>, lang: Lan
 async fn require_connection(api: &Api, tenant: &TenantId, lang: Lang) -> Result<(), LocalizedProblem> {
     match connection::load(&api.pool, tenant).await {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(LocalizedProblem(Problem::not_connected(tenant.as_str()), lang)),
+        Ok(None) => Err(LocalizedProblem::new(Problem::not_connected(tenant.as_str()), lang)),
         Err(e) => Err(internal(lang, "reading the connection", &e)),
     }
 }
@@ -457,7 +457,7 @@ async fn link_user(
         .await?
     };
     let Some(found) = found else {
-        return Err(LocalizedProblem(
+        return Err(LocalizedProblem::new(
             Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_salesforce_user",
@@ -471,7 +471,7 @@ async fn link_user(
         ));
     };
     if !found.active {
-        return Err(LocalizedProblem(
+        return Err(LocalizedProblem::new(
             Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "inactive_salesforce_user",
@@ -493,7 +493,7 @@ async fn link_user(
     let link = user_link::put(&api.pool, &tenant, &user, &found.id, &found.name)
         .await
         .map_err(|e| internal(lang, "storing the user link", &e))?
-        .ok_or_else(|| LocalizedProblem(Problem::not_connected(tenant.as_str()), lang))?;
+        .ok_or_else(|| LocalizedProblem::new(Problem::not_connected(tenant.as_str()), lang))?;
     tracing::info!(tenant_id = %tenant, user_id = %user, salesforce_user_id = %found.id, "user linked");
     Ok(Json(link).into_response())
 }
@@ -505,7 +505,7 @@ async fn unlink_user(State(api): Shared, Path((tenant_id, user)): Path<(String, 
     let deleted =
         user_link::delete(&api.pool, &tenant, &user).await.map_err(|e| internal(lang, "deleting the user link", &e))?;
     if !deleted {
-        return Err(LocalizedProblem(
+        return Err(LocalizedProblem::new(
             Problem::new(
                 StatusCode::NOT_FOUND,
                 "not_linked",

@@ -170,9 +170,16 @@ impl Problem {
 }
 
 /// A problem together with the language to render it in, as a handler's
-/// error type.
+/// error type (boxed: handlers return it in `Result`s).
 #[derive(Debug)]
-pub struct LocalizedProblem(pub Problem, pub Lang);
+pub struct LocalizedProblem(pub Box<Problem>, pub Lang);
+
+impl LocalizedProblem {
+    /// `problem`, to be rendered in `lang`.
+    pub fn new(problem: Problem, lang: Lang) -> Self {
+        Self(Box::new(problem), lang)
+    }
+}
 
 impl IntoResponse for LocalizedProblem {
     fn into_response(self) -> Response {
