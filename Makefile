@@ -20,6 +20,8 @@ bench: deps
 	$(CARGO) run $(RELEASE) -p fa-amqp --example publish_bench
 	$(CARGO) run $(RELEASE) -p sfsim --example sfsim_bench
 	$(CARGO) run $(RELEASE) -p token-broker --example token_bench
+	$(CARGO) build $(RELEASE) -p importer --bin importer
+	$(CARGO) run $(RELEASE) -p importer --example import_bench
 
 ## fmt: format the code
 fmt:

@@ -1,21 +1,57 @@
-//! The importer: pages Leads, Contacts and Accounts out of Salesforce and publishes customer.upsert.
+//! The importer: pages Leads, Contacts and Accounts out of each tenant's
+//! Salesforce org and publishes `customer.upsert` (behaviour.md §3, §5).
 //!
 //! The binary (`src/main.rs`) only parses the command line and hands over
 //! to [`fa_runtime::launch::run`]; the service is [`run`], which tests start
 //! in-process on port 0.
 //!
-//! It consumes `importer.commands` (bound to `salesforce.commands` / `import.requested`) and publishes to `salesforce.sync`.
+//! Module map, one noun each:
+//! - [`commands`]: `import.requested` from `importer.commands` starts a run.
+//! - [`schedule`]: the runs nobody asked for (interval, retries, pauses),
+//!   claimed in PostgreSQL by whichever replica looks first.
+//! - [`lock`]: one run per tenant across replicas (a PostgreSQL advisory
+//!   lock).
+//! - [`run`]: a run: read, publish with confirms, move the watermark.
+//! - [`org`]: the tenant's org: pages, Salesforce's failures classified,
+//!   the API allowance watched.
+//! - [`query`], [`mapping`], [`watermark`]: the SOQL, the record-to-customer
+//!   mapping, the resume point (pure, tested with tables).
+//! - [`api`]: the admin API.
+//!
+//! **Architecture invariant:** the watermark moves only past records whose
+//! `customer.upsert` the broker confirmed, together with every record
+//! before them.
 
+pub mod api;
+pub mod commands;
 pub mod config;
+pub mod lock;
+pub mod mapping;
+pub mod org;
+pub mod query;
+pub mod run;
+pub mod schedule;
+pub mod watermark;
 
-use fa_amqp::{ExchangeKind, Topology};
+use std::{sync::Arc, time::Duration};
+
+use fa_amqp::{ConsumerOptions, ExchangeKind, Topology};
 use fa_messages::topology;
-use fa_runtime::{host::Host, launch::Context};
+use fa_runtime::{admin::AdminToken, host::Host, launch::Context};
 
 pub use config::Config;
 
 /// The binary's name: `app_id` of what it publishes, `service` of its metrics.
 pub const SERVICE: &str = "importer";
+
+/// How far before the watermark a fresh query re-reads (records committed late).
+const OVERLAP: Duration = Duration::from_secs(5 * 60);
+
+/// How long a tenant pauses for its allowance before the next look.
+const PAUSE_FOR: Duration = Duration::from_secs(5 * 60);
+
+/// Tenants run at once by one replica.
+const CONCURRENT_RUNS: u16 = 4;
 
 /// The exchanges and queues the importer declares.
 pub fn topology() -> Topology {
@@ -28,5 +64,36 @@ pub fn topology() -> Topology {
 /// Runs the importer until `ctx.shutdown` is cancelled.
 pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
     let host = Host::start(&config.common, topology()).await?;
-    host.serve(axum::Router::new(), ctx, Vec::new()).await
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("front-agent-salesforce-connector/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let settings = run::Settings {
+        max_records_per_run: u64::from(config.max_records_per_run),
+        lookback: config.lookback,
+        interval: config.interval,
+        api_version: config.api_version.as_str().to_owned(),
+        overlap: OVERLAP,
+        pause_for: PAUSE_FOR,
+        backoff: Arc::from([1, 2, 5, 10, 20].map(Duration::from_secs).as_slice()),
+    };
+    let importer = run::Importer {
+        pool: host.pool.clone(),
+        broker: host.broker.clone(),
+        tokens: fa_tokens::TokenClient::new(host.broker.clone(), Duration::from_secs(30)),
+        http,
+        settings: Arc::new(settings),
+        stop: ctx.shutdown.clone(),
+    };
+    let mut options = ConsumerOptions::new(topology::IMPORTER_COMMANDS_QUEUE);
+    options.prefetch = CONCURRENT_RUNS;
+    let consumer = host.broker.consume(options, commands::Commands { importer });
+    let tick = (config.interval / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let scheduler = tokio::spawn(schedule::run(host.pool.clone(), host.broker.clone(), tick, ctx.shutdown.clone()));
+    let api = Arc::new(api::Api { pool: host.pool.clone(), broker: host.broker.clone() });
+    let routes = api::router(api, AdminToken::new(config.admin_token.clone()));
+    let served = host.serve(routes, ctx, vec![consumer]).await;
+    scheduler.abort();
+    served
 }

@@ -42,6 +42,11 @@ impl Service {
         Ok(Self { child, stdout, stderr })
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything written to stdout so far.
     pub fn stdout(&self) -> String {
         self.stdout.lock().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()

@@ -1,0 +1,175 @@
+//! `make bench`: records per second from Salesforce to confirmed publish,
+//! and the importer's peak memory.
+//!
+//! sfsim holds RECORDS Leads and adds PAGE_LATENCY to every API call; the
+//! token-broker runs in-process; the importer runs as its own process (the
+//! release binary, so its peak RSS is its own). The org is connected, and
+//! the clock runs from the connection to the `import.completed` that says
+//! nothing more is pending: the first run and its catch-up runs, 2,000
+//! records each. The page latency alone bounds the rate at 2,000 per
+//! PAGE_LATENCY.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use futures_util::StreamExt as _;
+use lapin::{
+    Connection, ConnectionProperties,
+    options::{BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+    types::FieldTable,
+};
+use tokio_util::sync::CancellationToken;
+
+const RECORDS: usize = 100_000;
+const PAGE_LATENCY_MS: u64 = 100;
+const ADMIN_TOKEN: &str = "bench-admin-token";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/importer");
+    anyhow::ensure!(binary.exists(), "build it first: cargo build --release -p importer");
+    let sfsim = sfsim::server::Server::start_local().await?;
+    let org = sfsim::fixture::connected_org(&sfsim.sim, "Bench")?;
+    sfsim::control::generate_into(&sfsim.sim, &org.org, RECORDS, 0, 0, 7, 300);
+    let db = fa_testkit::TestDatabase::create().await?;
+    let vhost = fa_testkit::TestVhost::create()?;
+
+    // Front Agent's side: count customer.upsert, watch import.completed.
+    let connection = Connection::connect(&vhost.url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .exchange_declare(
+            "salesforce.sync".into(),
+            lapin::ExchangeKind::Topic,
+            ExchangeDeclareOptions { durable: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await?;
+    channel.queue_declare("bench.sync".into(), QueueDeclareOptions::default(), FieldTable::default()).await?;
+    channel
+        .queue_bind(
+            "bench.sync".into(),
+            "salesforce.sync".into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut consumer = channel
+        .basic_consume(
+            "bench.sync".into(),
+            "bench".into(),
+            BasicConsumeOptions { no_ack: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let broker_port = listener.local_addr()?.port();
+    let env = |extra: &[(&str, String)]| -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = [
+            ("FA_SF_AMQP_URL", vhost.url.clone()),
+            ("FA_SF_DATABASE_URL", db.url.clone()),
+            ("FA_SF_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
+            ("FA_SF_KEY_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned()),
+            ("FA_SF_LOGIN_URL_ALLOWLIST", "127.0.0.1:*".to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        env
+    };
+    let config = token_broker::Config::from_settings(&fa_runtime::Settings::from_env_map(env(&[]))?)?;
+    let stop = CancellationToken::new();
+    tokio::spawn(token_broker::run(config, fa_runtime::launch::Context { listener, shutdown: stop.clone() }));
+    let importer_port = fa_testkit::process::free_port()?;
+    let mut importer = fa_testkit::process::Service::start(
+        &binary,
+        &[],
+        &env(&[("FA_SF_HTTP_ADDR", format!("127.0.0.1:{importer_port}"))]),
+    )?;
+    let http = reqwest::Client::new();
+    for port in [broker_port, importer_port] {
+        while http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    sfsim
+        .sim
+        .org(&org.org.id)
+        .ok_or_else(|| anyhow::anyhow!("org"))?
+        .faults
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lock"))?
+        .latency_ms = PAGE_LATENCY_MS;
+
+    let started = Instant::now();
+    let registered = http
+        .put(format!("http://127.0.0.1:{broker_port}/v1/tenants/bench/salesforce/connection"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({
+            "consumer_key": org.consumer_key, "username": org.username, "private_key": org.keys.private_key_pem,
+            "login_url": sfsim.url, "objects": ["Lead"],
+        }))
+        .send()
+        .await?;
+    anyhow::ensure!(registered.status() == 200, "registration failed: {}", registered.text().await?);
+
+    let mut upserts = 0usize;
+    let mut runs = 0usize;
+    let mut peak_kib = 0u64;
+    let pid = importer.pid();
+    let mut sample = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            delivery = consumer.next() => {
+                let Some(Ok(delivery)) = delivery else { anyhow::bail!("the consumer stopped") };
+                match delivery.routing_key.as_str() {
+                    "customer.upsert" => upserts += 1,
+                    "import.completed" => {
+                        runs += 1;
+                        let body: serde_json::Value = serde_json::from_slice(&delivery.data)?;
+                        anyhow::ensure!(body["status"] == "succeeded", "a run failed: {body}");
+                        if body["more_pending"] == false { break }
+                    }
+                    _ => {}
+                }
+            }
+            _ = sample.tick() => peak_kib = peak_kib.max(vm_hwm_kib(pid).unwrap_or(0)),
+        }
+    }
+    let took = started.elapsed();
+    peak_kib = peak_kib.max(vm_hwm_kib(pid).unwrap_or(0));
+    println!("import of {RECORDS} Leads, sfsim adding {PAGE_LATENCY_MS} ms to every call:");
+    println!(
+        "  {upserts} customer.upsert confirmed in {runs} runs, {:.1} s: {:.0} records/s (page latency bound: {} records/s)",
+        took.as_secs_f64(),
+        upserts as f64 / took.as_secs_f64(),
+        2000 * 1000 / PAGE_LATENCY_MS
+    );
+    println!("  importer peak RSS: {:.1} MiB", peak_kib as f64 / 1024.0);
+    importer.signal("TERM")?;
+    let _ = importer.wait(Duration::from_secs(30));
+    stop.cancel();
+    Ok(())
+}
+
+/// The process's peak resident set size (`VmHWM`), in KiB.
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -1,0 +1,172 @@
+//! One tenant's org as the importer calls it: query pages with a token from
+//! the token-broker, Salesforce's answers classified (api-facts §3, §10)
+//! into what the run does next, and the org's API usage watched.
+//!
+//! - passing failures (5xx, `SERVER_UNAVAILABLE`, `QUERY_TIMEOUT`, lost
+//!   connections) are retried here with growing delay, within the run;
+//! - `INVALID_SESSION_ID` gets a fresh token and one more try;
+//! - `REQUEST_LIMIT_EXCEEDED`, or an allowance used to 90 %, pauses the
+//!   tenant ([`Failure::Pause`]);
+//! - anything else ends the run ([`Failure::Permanent`]).
+
+use std::{sync::Arc, time::Duration};
+
+use fa_salesforce::{ApiUsage, Client, QueryPage, Retry};
+use fa_tokens::{AccessToken, TokenClient, TokenError};
+use tokio_util::sync::CancellationToken;
+
+use crate::{SERVICE, mapping::Row};
+
+/// The share of the daily allowance at which a tenant pauses (behaviour.md §5).
+pub const PAUSE_AT: f64 = 0.9;
+
+/// Why a page could not be had.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// Pause the tenant: its allowance is (nearly) spent.
+    Pause {
+        /// What Salesforce said, for the logs and the API.
+        reason: String,
+    },
+    /// The run cannot go on.
+    Permanent {
+        /// A stable code: `salesforce_rejected`, `not_connected`, ...
+        code: String,
+        /// What happened.
+        message: String,
+        /// Salesforce's own error code, when it gave one.
+        salesforce_error_code: Option<String>,
+    },
+    /// Passing failures went on past the run's patience; the next run
+    /// tries again.
+    Exhausted {
+        /// The last failure.
+        message: String,
+    },
+    /// SIGTERM: stop at this page boundary.
+    Stopped,
+}
+
+/// What to read next.
+#[derive(Debug, Clone)]
+pub enum PageRequest {
+    /// A new query.
+    Query(String),
+    /// The next page of a cursor (`nextRecordsUrl`).
+    More(String),
+}
+
+/// Reading one tenant's org.
+#[derive(Clone)]
+pub struct Org {
+    tenant: String,
+    tokens: TokenClient,
+    http: reqwest::Client,
+    api_version: String,
+    stop: CancellationToken,
+    /// Waits between passing failures; the run gives up after the last.
+    backoff: Arc<[Duration]>,
+}
+
+impl Org {
+    /// The org of `tenant`.
+    pub fn new(
+        tenant: &str,
+        tokens: TokenClient,
+        http: reqwest::Client,
+        api_version: &str,
+        stop: CancellationToken,
+        backoff: Arc<[Duration]>,
+    ) -> Self {
+        Self { tenant: tenant.to_owned(), tokens, http, api_version: api_version.to_owned(), stop, backoff }
+    }
+
+    fn client(&self, token: &AccessToken) -> Client {
+        Client::new(self.http.clone(), &token.instance_url, token.token.clone())
+            .with_service(SERVICE)
+            .with_api_version(&self.api_version)
+    }
+
+    /// One page, retried as the failure policy says.
+    pub async fn page(&self, request: &PageRequest) -> Result<QueryPage<Row>, Failure> {
+        let mut token = self.token().await?;
+        let mut refreshed = false;
+        let mut attempt = 0;
+        loop {
+            let client = self.client(&token);
+            let answer = match request {
+                PageRequest::Query(soql) => client.query(soql).await,
+                PageRequest::More(url) => client.query_more(url).await,
+            };
+            let error = match answer {
+                Ok(page) => {
+                    self.watch(page.usage);
+                    if let Some(usage) = page.usage
+                        && usage.ratio() >= PAUSE_AT
+                    {
+                        // The page is good; the run publishes it, then pauses.
+                        tracing::warn!(tenant_id = %self.tenant, used = usage.used, max = usage.max,
+                            "the org has used 90 % of its daily API allowance; pausing this tenant");
+                    }
+                    return Ok(page);
+                }
+                Err(e) => e,
+            };
+            if let Some(api) = error.api() {
+                self.watch(api.limit);
+            }
+            match error.retry() {
+                Retry::RefreshToken if !refreshed => {
+                    refreshed = true;
+                    tracing::info!(tenant_id = %self.tenant, "the session expired; asking for a fresh token");
+                    token = self.tokens.refresh(&self.tenant, &token).await.map_err(token_failure)?;
+                }
+                Retry::Transient | Retry::RefreshToken => {
+                    let Some(wait) = self.backoff.get(attempt).copied() else {
+                        return Err(Failure::Exhausted { message: error.to_string() });
+                    };
+                    attempt += 1;
+                    tracing::warn!(tenant_id = %self.tenant, error = %error, retry_in_ms = wait.as_millis() as u64,
+                        "passing Salesforce failure; retrying within the run");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.stop.cancelled() => return Err(Failure::Stopped),
+                    }
+                }
+                Retry::PauseTenant => return Err(Failure::Pause { reason: error.to_string() }),
+                Retry::Permanent => {
+                    return Err(Failure::Permanent {
+                        code: "salesforce_rejected".to_owned(),
+                        message: error.to_string(),
+                        salesforce_error_code: error.api().map(|a| a.code.as_str().to_owned()),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn token(&self) -> Result<Arc<AccessToken>, Failure> {
+        self.tokens.token(&self.tenant).await.map_err(token_failure)
+    }
+
+    fn watch(&self, usage: Option<ApiUsage>) {
+        if let Some(usage) = usage {
+            metrics::gauge!("fa_salesforce_api_usage_ratio", "service" => SERVICE, "tenant" => self.tenant.clone())
+                .set(usage.ratio());
+        }
+    }
+}
+
+fn token_failure(e: TokenError) -> Failure {
+    match e {
+        TokenError::NotConnected { .. } => {
+            Failure::Permanent { code: "not_connected".to_owned(), message: e.to_string(), salesforce_error_code: None }
+        }
+        TokenError::Failed { .. } => Failure::Permanent {
+            code: "token_unavailable".to_owned(),
+            message: format!("{e}; the token-broker's connection status says why"),
+            salesforce_error_code: None,
+        },
+        TokenError::Unavailable(_) => Failure::Exhausted { message: e.to_string() },
+    }
+}

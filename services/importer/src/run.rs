@@ -1,0 +1,539 @@
+//! Import runs (behaviour.md §3): read each object oldest change first,
+//! publish `customer.upsert` for each record, move the watermark past what
+//! the broker confirmed, stop at the per-run cap and go on with `catch_up`
+//! runs until the tenant is caught up.
+//!
+//! Streaming: while one page is published, the next is already being read
+//! (the cursor's `nextRecordsUrl`); at most two pages are in memory,
+//! whatever the number of records. A catch-up run continues the cursor of
+//! the run before it in the same process, so the pipeline never drains
+//! between runs.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use fa_amqp::Broker;
+use fa_messages::{
+    ErrorDetail, ImportCompletedV1, ImportReason, ImportStatus, ObjectCounts, SObject, TenantId,
+    timestamp::format_utc_millis,
+};
+use fa_salesforce::{ApiUsage, QueryPage};
+use fa_tokens::TokenClient;
+use futures_util::StreamExt as _;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::{
+    lock,
+    mapping::{self, Mapped, Row},
+    org::{Failure, Org, PAUSE_AT, PageRequest},
+    query, schedule,
+    watermark::{self, Fate, Resume, Stamped, Watermark},
+};
+
+impl Stamped for Row {
+    fn modified_at(&self) -> OffsetDateTime {
+        Row::modified_at(self)
+    }
+    fn id(&self) -> &str {
+        Row::id(self)
+    }
+}
+
+/// Publishes in flight at once while a page is published.
+const PIPELINE: usize = 512;
+
+/// How the importer runs, from its configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `FA_SF_IMPORT_MAX_RECORDS_PER_RUN`.
+    pub max_records_per_run: u64,
+    /// `FA_SF_IMPORT_LOOKBACK`.
+    pub lookback: Duration,
+    /// `FA_SF_IMPORT_INTERVAL`.
+    pub interval: Duration,
+    /// `FA_SF_SALESFORCE_API_VERSION`.
+    pub api_version: String,
+    /// How far before the watermark a fresh query re-reads.
+    pub overlap: Duration,
+    /// How long a tenant pauses for its allowance before the next look.
+    pub pause_for: Duration,
+    /// Waits between passing Salesforce failures within a run.
+    pub backoff: Arc<[Duration]>,
+}
+
+/// Everything a run needs.
+#[derive(Clone)]
+pub struct Importer {
+    /// The database.
+    pub pool: PgPool,
+    /// Where `customer.upsert` and `import.completed` go.
+    pub broker: Broker,
+    /// Tokens from the token-broker.
+    pub tokens: TokenClient,
+    /// For Salesforce.
+    pub http: reqwest::Client,
+    /// From the configuration.
+    pub settings: Arc<Settings>,
+    /// Cancelled on SIGTERM: runs stop at the next page boundary.
+    pub stop: CancellationToken,
+}
+
+/// What became of a request to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// Runs happened (successful or not: their rows and messages say).
+    Ran,
+    /// Another run of the tenant holds the lock.
+    Busy,
+    /// The tenant has no connection.
+    NotConnected,
+    /// The tenant is paused for its API allowance.
+    Paused,
+}
+
+/// The tenant's connection as the importer needs it.
+struct Connection {
+    objects: Vec<SObject>,
+    organization_id: String,
+}
+
+async fn connection(pool: &PgPool, tenant: &TenantId) -> Result<Option<Connection>, sqlx::Error> {
+    let row: Option<(Vec<String>, Option<String>)> =
+        sqlx::query_as("SELECT objects, organization_id FROM connections WHERE tenant_id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(objects, org)| Connection {
+        objects: objects.iter().filter_map(|o| o.parse().ok()).collect(),
+        organization_id: org.unwrap_or_default(),
+    }))
+}
+
+/// How one run ended.
+enum End {
+    CaughtUp,
+    MorePending,
+    Paused(String),
+    Failed(Failure),
+    PublishFailed(String),
+}
+
+impl Importer {
+    /// Runs the tenant now (and its catch-up runs), unless a run of it is
+    /// already going on somewhere, or it is paused and the reason is not a
+    /// manual request (which re-checks at once).
+    pub async fn request(&self, tenant: &TenantId, reason: ImportReason) -> anyhow::Result<Started> {
+        let Some(connection) = connection(&self.pool, tenant).await? else { return Ok(Started::NotConnected) };
+        if reason == ImportReason::Manual {
+            schedule::resume(&self.pool, tenant).await?;
+        } else if schedule::paused(&self.pool, tenant).await? {
+            tracing::info!(tenant_id = %tenant, %reason, "the tenant is paused for its API allowance; not running now");
+            return Ok(Started::Paused);
+        }
+        let Some(lock) = lock::try_lock(&self.pool, tenant).await? else { return Ok(Started::Busy) };
+        let outcome = async {
+            self.close_interrupted(tenant).await?;
+            self.sequence(tenant, &connection, reason).await
+        }
+        .await;
+        lock.release().await;
+        outcome.map(|()| Started::Ran)
+    }
+
+    /// Runs left `running` by a process that died are marked failed
+    /// (`interrupted`); the watermark already says where to resume.
+    async fn close_interrupted(&self, tenant: &TenantId) -> anyhow::Result<()> {
+        let rows: Vec<(String, OffsetDateTime, serde_json::Value)> = sqlx::query_as(
+            "UPDATE import_runs SET status = 'failed', finished_at = now(), error = $2
+             WHERE tenant_id = $1 AND status = 'running' RETURNING run_id, started_at, objects",
+        )
+        .bind(tenant.as_str())
+        .bind(serde_json::json!({ "code": fa_messages::IMPORT_INTERRUPTED, "message": INTERRUPTED_MESSAGE }))
+        .fetch_all(&self.pool)
+        .await?;
+        for (run_id, started_at, objects) in rows {
+            tracing::warn!(tenant_id = %tenant, run_id, "a run was interrupted (the process stopped); resuming from the last confirmed record");
+            let message = ImportCompletedV1 {
+                tenant_id: tenant.clone(),
+                run_id,
+                status: ImportStatus::Failed,
+                started_at,
+                finished_at: OffsetDateTime::now_utc(),
+                objects: serde_json::from_value(objects).unwrap_or_default(),
+                more_pending: true,
+                error: Some(ErrorDetail {
+                    code: fa_messages::IMPORT_INTERRUPTED.to_owned(),
+                    message: INTERRUPTED_MESSAGE.to_owned(),
+                    salesforce_error_code: None,
+                }),
+            };
+            self.broker.publish(&message).await?;
+            metrics::counter!("fa_import_runs_total", "outcome" => "failed").increment(1);
+        }
+        Ok(())
+    }
+
+    /// One run, then its catch-up runs while more is pending.
+    async fn sequence(
+        &self,
+        tenant: &TenantId,
+        connection: &Connection,
+        mut reason: ImportReason,
+    ) -> anyhow::Result<()> {
+        let org = Org::new(
+            tenant.as_str(),
+            self.tokens.clone(),
+            self.http.clone(),
+            &self.settings.api_version,
+            self.stop.clone(),
+            self.settings.backoff.clone(),
+        );
+        let mut readers: HashMap<SObject, Reader> = HashMap::new();
+        loop {
+            let run_id = format!("run_{}", uuid::Uuid::now_v7().simple());
+            let started = Instant::now();
+            let started_at = OffsetDateTime::now_utc();
+            sqlx::query("INSERT INTO import_runs (run_id, tenant_id, reason, status, started_at) VALUES ($1, $2, $3, 'running', $4)")
+                .bind(&run_id)
+                .bind(tenant.as_str())
+                .bind(reason.as_str())
+                .bind(started_at)
+                .execute(&self.pool)
+                .await?;
+            schedule::running(&self.pool, tenant).await?;
+            let span = tracing::info_span!("import.run", tenant_id = %tenant, run_id = %run_id, %reason);
+            tracing::info!(parent: &span, "import run started");
+
+            let mut run =
+                RunState { run_id: run_id.clone(), counts: Vec::new(), budget: self.settings.max_records_per_run };
+            let end = self.one_run(tenant, connection, &org, &mut readers, &mut run).instrument(span).await?;
+            let (status, more_pending, error) = match &end {
+                End::CaughtUp => (ImportStatus::Succeeded, false, None),
+                End::MorePending => (ImportStatus::Succeeded, true, None),
+                End::Paused(_) => (ImportStatus::Succeeded, true, None),
+                End::Failed(failure) => (ImportStatus::Failed, true, Some(failure_detail(failure))),
+                End::PublishFailed(message) => (
+                    ImportStatus::Failed,
+                    true,
+                    Some(ErrorDetail {
+                        code: "broker_unavailable".into(),
+                        message: message.clone(),
+                        salesforce_error_code: None,
+                    }),
+                ),
+            };
+            let finished_at = OffsetDateTime::now_utc();
+            sqlx::query(
+                "UPDATE import_runs SET status = $2, finished_at = $3, objects = $4, more_pending = $5, error = $6
+                 WHERE run_id = $1",
+            )
+            .bind(&run_id)
+            .bind(if status == ImportStatus::Succeeded { "succeeded" } else { "failed" })
+            .bind(finished_at)
+            .bind(serde_json::to_value(&run.counts)?)
+            .bind(more_pending)
+            .bind(error.as_ref().map(serde_json::to_value).transpose()?)
+            .execute(&self.pool)
+            .await?;
+            let completed = ImportCompletedV1 {
+                tenant_id: tenant.clone(),
+                run_id: run_id.clone(),
+                status,
+                started_at,
+                finished_at,
+                objects: run.counts.clone(),
+                more_pending,
+                error: error.clone(),
+            };
+            let published = self.broker.publish(&completed).await;
+            let outcome = if status == ImportStatus::Succeeded { "succeeded" } else { "failed" };
+            metrics::counter!("fa_import_runs_total", "outcome" => outcome).increment(1);
+            metrics::histogram!("fa_import_run_duration_seconds").record(started.elapsed().as_secs_f64());
+            let total: u64 = run.counts.iter().map(|c| c.published).sum();
+            match &end {
+                End::Paused(why) => {
+                    schedule::pause(&self.pool, tenant, self.settings.pause_for, why).await?;
+                    metrics::gauge!("fa_tenant_paused", "service" => crate::SERVICE, "tenant" => tenant.to_string())
+                        .set(1.0);
+                    tracing::warn!(tenant_id = %tenant, run_id, reason = %why, published = total, "paused for the org's API allowance; resuming later");
+                }
+                End::Failed(_) | End::PublishFailed(_) => {
+                    let detail = error.as_ref().map(|e| format!("{}: {}", e.code, e.message)).unwrap_or_default();
+                    tracing::error!(tenant_id = %tenant, run_id, published = total, error = %detail, "import run failed; the next run resumes after the last confirmed record");
+                    schedule::failed(&self.pool, tenant).await?;
+                }
+                End::CaughtUp | End::MorePending => {
+                    metrics::gauge!("fa_tenant_paused", "service" => crate::SERVICE, "tenant" => tenant.to_string())
+                        .set(0.0);
+                    tracing::info!(tenant_id = %tenant, run_id, published = total, more_pending, took_ms = started.elapsed().as_millis() as u64, "import run succeeded");
+                    schedule::finished(&self.pool, tenant, more_pending, self.settings.interval).await?;
+                }
+            }
+            published?;
+            match end {
+                End::MorePending if !self.stop.is_cancelled() => reason = ImportReason::CatchUp,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Reads and publishes until the cap, the end of every object, a pause
+    /// or a failure.
+    async fn one_run(
+        &self,
+        tenant: &TenantId,
+        connection: &Connection,
+        org: &Org,
+        readers: &mut HashMap<SObject, Reader>,
+        run: &mut RunState,
+    ) -> anyhow::Result<End> {
+        for &object in &connection.objects {
+            if !readers.contains_key(&object) {
+                let watermark = watermark::load(&self.pool, tenant, object, &connection.organization_id).await?;
+                readers.insert(object, Reader::start(org.clone(), object, watermark, &self.settings));
+            }
+            let Some(reader) = readers.get_mut(&object) else { continue };
+            loop {
+                if self.stop.is_cancelled() {
+                    return Ok(End::Failed(Failure::Stopped));
+                }
+                if run.budget == 0 {
+                    return Ok(End::MorePending);
+                }
+                let batch = match reader.next_batch(run.budget).await {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => break,
+                    Err(Failure::Pause { reason }) => return Ok(End::Paused(reason)),
+                    Err(failure) => return Ok(End::Failed(failure)),
+                };
+                let usage = batch.usage;
+                if let Err(message) = self.publish(tenant, &connection.organization_id, object, batch, run).await? {
+                    return Ok(End::PublishFailed(message));
+                }
+                if let Some(usage) = usage
+                    && usage.ratio() >= PAUSE_AT
+                {
+                    return Ok(End::Paused(describe_usage(usage)));
+                }
+            }
+        }
+        Ok(End::CaughtUp)
+    }
+
+    /// Publishes one batch with confirms, in order, many in flight; moves
+    /// the watermark past the last record confirmed with all before it.
+    /// `Ok(Err(..))` when the broker failed part-way.
+    async fn publish(
+        &self,
+        tenant: &TenantId,
+        organization_id: &str,
+        object: SObject,
+        batch: Batch,
+        run: &mut RunState,
+    ) -> anyhow::Result<Result<(), String>> {
+        let run_id = run.run_id.clone();
+        let mut results = futures_util::stream::iter(batch.rows.into_iter().map(|(row, fate)| {
+            let broker = self.broker.clone();
+            let run_id = run_id.clone();
+            async move {
+                let mark = Watermark { modified_at: row.modified_at(), id: row.id().to_owned() };
+                let outcome = match mapping::map(tenant, &run_id, &row) {
+                    Ok(Mapped::Customer(message)) => broker.publish(&message).await.map(|()| true).map_err(|e| e.to_string()),
+                    Ok(Mapped::NoName) => Ok(false),
+                    Err(e) => {
+                        tracing::warn!(tenant_id = %tenant, object = %object, error = %e, "a record could not be mapped; skipped");
+                        Ok(false)
+                    }
+                };
+                (mark, fate, outcome)
+            }
+        }))
+        .buffered(PIPELINE);
+
+        let mut moved: Option<Watermark> = None;
+        let mut published = 0u64;
+        let mut skipped = 0u64;
+        let mut republished = 0u64;
+        let mut failure = None;
+        while let Some((mark, fate, outcome)) = results.next().await {
+            match outcome {
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+                Ok(sent) => match fate {
+                    Fate::Overlap => republished += u64::from(sent),
+                    Fate::New => {
+                        if sent {
+                            published += 1
+                        } else {
+                            skipped += 1
+                        }
+                        moved = Some(mark);
+                    }
+                },
+            }
+        }
+        drop(results);
+        let counts = match run.counts.iter_mut().find(|c| c.object == object) {
+            Some(c) => c,
+            None => {
+                run.counts.push(ObjectCounts { object, published: 0, skipped: 0 });
+                run.counts.last_mut().ok_or_else(|| anyhow::anyhow!("counts"))?
+            }
+        };
+        counts.published += published;
+        counts.skipped += skipped;
+        run.budget = run.budget.saturating_sub(published + skipped);
+        metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "published")
+            .increment(published);
+        metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "skipped")
+            .increment(skipped);
+        metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "republished")
+            .increment(republished);
+        if let Some(mark) = &moved {
+            watermark::save(&self.pool, tenant, object, organization_id, mark).await?;
+        }
+        sqlx::query("UPDATE import_runs SET objects = $2 WHERE run_id = $1")
+            .bind(&run.run_id)
+            .bind(serde_json::to_value(&run.counts)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(match failure {
+            Some(e) => Err(format!("publishing customer.upsert failed: {e}")),
+            None => Ok(()),
+        })
+    }
+}
+
+const INTERRUPTED_MESSAGE: &str =
+    "the run was interrupted (the importer stopped or crashed); the next run resumed after the last confirmed record";
+
+fn describe_usage(usage: ApiUsage) -> String {
+    format!("the org has used {} of its {} daily API requests ({:.0} %)", usage.used, usage.max, usage.ratio() * 100.0)
+}
+
+fn failure_detail(failure: &Failure) -> ErrorDetail {
+    match failure {
+        Failure::Permanent { code, message, salesforce_error_code } => ErrorDetail {
+            code: code.clone(),
+            message: message.clone(),
+            salesforce_error_code: salesforce_error_code.clone(),
+        },
+        Failure::Exhausted { message } => ErrorDetail {
+            code: "salesforce_unavailable".into(),
+            message: format!("Salesforce kept failing: {message}; the next run tries again"),
+            salesforce_error_code: None,
+        },
+        Failure::Stopped => ErrorDetail {
+            code: fa_messages::IMPORT_INTERRUPTED.into(),
+            message: "the importer was stopped (SIGTERM) at a page boundary; the next run resumes after the last confirmed record".into(),
+            salesforce_error_code: None,
+        },
+        Failure::Pause { reason } => ErrorDetail { code: "paused".into(), message: reason.clone(), salesforce_error_code: None },
+    }
+}
+
+struct RunState {
+    run_id: String,
+    counts: Vec<ObjectCounts>,
+    budget: u64,
+}
+
+/// Records to publish, in read order, and the allowance the page reported.
+struct Batch {
+    rows: Vec<(Row, Fate)>,
+    usage: Option<ApiUsage>,
+}
+
+/// One object's read: a cursor, the page being fetched, what is decided
+/// and not yet published.
+struct Reader {
+    org: Org,
+    resume: Resume<Row>,
+    ready: VecDeque<(Row, Fate)>,
+    next: Option<JoinHandle<Result<QueryPage<Row>, Failure>>>,
+    usage: Option<ApiUsage>,
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(next) = self.next.take() {
+            next.abort();
+        }
+    }
+}
+
+impl Reader {
+    /// Starts reading `object` after `watermark` (from the lookback
+    /// without one); the first page is requested at once.
+    fn start(org: Org, object: SObject, watermark: Option<Watermark>, settings: &Settings) -> Self {
+        let now = OffsetDateTime::now_utc();
+        let from = match &watermark {
+            Some(w) => w.modified_at - settings.overlap,
+            None => now - settings.lookback,
+        };
+        let soql = query::soql(object, from);
+        let mut reader = Self { org, resume: Resume::new(watermark), ready: VecDeque::new(), next: None, usage: None };
+        reader.fetch(PageRequest::Query(soql));
+        reader
+    }
+
+    fn fetch(&mut self, request: PageRequest) {
+        let org = self.org.clone();
+        self.next = Some(tokio::spawn(async move { org.page(&request).await }));
+    }
+
+    /// Up to `budget` new records (with any overlap before them), or `None`
+    /// once the object is read to its end.
+    async fn next_batch(&mut self, budget: u64) -> Result<Option<Batch>, Failure> {
+        while self.ready.is_empty() {
+            let Some(next) = self.next.take() else { return Ok(None) };
+            let page = match next.await {
+                Ok(result) => result?,
+                Err(e) => {
+                    return Err(Failure::Exhausted { message: format!("reading a page failed: {e}") });
+                }
+            };
+            self.usage = page.usage.or(self.usage);
+            // Read ahead: the next page is fetched while this one is published.
+            if let Some(url) = &page.next_records_url {
+                self.fetch(PageRequest::More(url.clone()));
+            }
+            let mut out = Vec::with_capacity(page.records.len());
+            for row in page.records {
+                self.resume.admit(row, &mut out);
+            }
+            if page.next_records_url.is_none() {
+                self.resume.finish(&mut out);
+            }
+            self.ready.extend(out);
+        }
+        let mut rows = Vec::new();
+        let mut new = 0u64;
+        while let Some((_, fate)) = self.ready.front() {
+            if *fate == Fate::New {
+                if new == budget {
+                    break;
+                }
+                new += 1;
+            }
+            if let Some(entry) = self.ready.pop_front() {
+                rows.push(entry);
+            }
+        }
+        Ok(Some(Batch { rows, usage: self.usage.take() }))
+    }
+}
+
+/// The run's time as the admin API shows it.
+pub fn show_time(at: OffsetDateTime) -> String {
+    format_utc_millis(at)
+}

@@ -1,0 +1,302 @@
+//! Every Salesforce customer reaches Front Agent, none missed (behaviour.md
+//! §3, §5), driven through the token-broker's registration, the importer's
+//! admin API and sfsim.
+
+mod common;
+
+use std::{collections::HashSet, time::Duration};
+
+use common::{Stack, TENANT, completions, leads, upserts};
+use serde_json::{Value, json};
+
+fn ids(seen: &[(String, Value)]) -> HashSet<String> {
+    upserts(seen).iter().filter_map(|m| m["source"]["id"].as_str().map(str::to_owned)).collect()
+}
+
+#[tokio::test]
+async fn five_thousand_leads_arrive_in_runs_of_at_most_two_thousand_oldest_change_first() {
+    let mut stack = Stack::start(&[]).await;
+    let seeded: HashSet<String> = stack.seed("Lead", leads(5000, "佐藤", None)).await.into_iter().collect();
+    stack.start_importer().await;
+    stack.connect(&["Lead"]).await;
+
+    let mut seen = Vec::new();
+    stack
+        .collect_until(Duration::from_secs(120), &mut seen, |s| {
+            completions(s).last().is_some_and(|c| c["more_pending"] == false)
+        })
+        .await;
+    let runs = completions(&seen);
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let published: Vec<u64> = runs.iter().map(|r| r["objects"][0]["published"].as_u64().unwrap_or(0)).collect();
+    assert_eq!(published, [2000, 2000, 1000]);
+    assert_eq!(
+        runs.iter().map(|r| r["more_pending"].clone()).collect::<Vec<_>>(),
+        [json!(true), json!(true), json!(false)]
+    );
+    assert!(runs.iter().all(|r| r["status"] == "succeeded"));
+    let seen_ids = ids(&seen);
+    assert_eq!(seen_ids.len(), 5000);
+    assert!(seeded.is_subset(&seen_ids) && seen_ids.is_subset(&seeded));
+
+    for (key, body) in &seen {
+        let kind = format!("{key}.v1");
+        fa_messages::validation::validate(&kind, body).unwrap_or_else(|e| panic!("{kind} invalid: {e:?}: {body}"));
+    }
+    // Oldest change first within each run, and runs in order.
+    let stamps: Vec<(String, String)> = upserts(&seen)
+        .iter()
+        .map(|m| {
+            (
+                m["source"]["modified_at"].as_str().unwrap_or("").to_owned(),
+                m["source"]["id"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let mut sorted = stamps.clone();
+    sorted.sort();
+    assert_eq!(stamps, sorted, "published oldest change first");
+    let catch_ups: Vec<Value> = {
+        let (_, body) = stack.admin(reqwest::Method::GET, &format!("/v1/tenants/{TENANT}/imports")).await;
+        body["runs"].as_array().cloned().unwrap_or_default()
+    };
+    let reasons: Vec<&str> = catch_ups.iter().rev().filter_map(|r| r["reason"].as_str()).collect();
+    assert_eq!(reasons, ["connected", "catch_up", "catch_up"]);
+}
+
+#[tokio::test]
+async fn the_mapping_is_exact_for_each_object() {
+    let mut stack = Stack::start(&[]).await;
+    let account = stack
+        .seed("Account", json!([{ "Name": "鈴木工業株式会社", "Phone": "06-6123-4567", "SystemModstamp": "2026-11-20T01:02:03.000Z" }]))
+        .await
+        .remove(0);
+    let lead = stack
+        .seed("Lead", json!([{ "LastName": "佐藤", "FirstName": "花子", "Company": "佐藤商事", "Email": "hanako@sato.example",
+            "Phone": "０３－１２３４－５６７８", "MobilePhone": "090-0000-0000", "SystemModstamp": "2026-11-20T01:02:04.000Z" }]))
+        .await
+        .remove(0);
+    let with_account = stack
+        .seed(
+            "Contact",
+            json!([{ "LastName": "鈴木", "FirstName": "一郎", "AccountId": account, "Email": "ichiro@suzuki.example",
+            "Phone": "(06)6123-4567", "SystemModstamp": "2026-11-20T01:02:05.000Z" }]),
+        )
+        .await
+        .remove(0);
+    let without = stack
+        .seed("Contact", json!([{ "LastName": "田中", "Phone": "なし", "SystemModstamp": "2026-11-20T01:02:06.000Z" }]))
+        .await
+        .remove(0);
+    stack.start_importer().await;
+    stack.connect(&["Lead", "Contact", "Account"]).await;
+    let mut seen = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut seen, |s| !completions(s).is_empty()).await;
+    let by_id = |id: &str| -> Value {
+        upserts(&seen)
+            .into_iter()
+            .find(|m| m["source"]["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not published"))
+    };
+    let check = |id: &str, object: &str, stamp: &str, customer: Value| {
+        let message = by_id(id);
+        assert_eq!(message["tenant_id"], TENANT);
+        assert_eq!(
+            message["source"],
+            json!({ "system": "salesforce", "object": object, "id": id, "modified_at": stamp })
+        );
+        assert_eq!(message["customer"], customer, "{object} {id}");
+    };
+    check(
+        &lead,
+        "Lead",
+        "2026-11-20T01:02:04.000Z",
+        json!({
+            "name": "佐藤 花子", "company": "佐藤商事", "email": "hanako@sato.example",
+            "phones": [{ "number": "０３－１２３４－５６７８", "e164": "+81312345678" }],
+        }),
+    );
+    check(
+        &with_account,
+        "Contact",
+        "2026-11-20T01:02:05.000Z",
+        json!({
+            "name": "鈴木 一郎", "company": "鈴木工業株式会社", "email": "ichiro@suzuki.example",
+            "phones": [{ "number": "(06)6123-4567", "e164": "+81661234567" }],
+        }),
+    );
+    check(
+        &without,
+        "Contact",
+        "2026-11-20T01:02:06.000Z",
+        json!({
+            "name": "田中", "company": null, "email": null, "phones": [{ "number": "なし", "e164": null }],
+        }),
+    );
+    check(
+        &account,
+        "Account",
+        "2026-11-20T01:02:03.000Z",
+        json!({
+            "name": "鈴木工業株式会社", "company": "鈴木工業株式会社", "email": null,
+            "phones": [{ "number": "06-6123-4567", "e164": "+81661234567" }],
+        }),
+    );
+    let run = completions(&seen)[0];
+    let mut objects: Vec<(String, u64)> = run["objects"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|o| (o["object"].as_str().unwrap_or("").to_owned(), o["published"].as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    objects.sort();
+    assert_eq!(objects, [("Account".to_owned(), 1), ("Contact".to_owned(), 2), ("Lead".to_owned(), 1)]);
+}
+
+#[tokio::test]
+async fn records_outside_the_lookback_converted_or_nameless_are_not_published() {
+    let mut stack = Stack::start(&[("FA_SF_IMPORT_LOOKBACK", "30d")]).await;
+    let old = stack.seed("Lead", leads(3, "古い", Some("2020-01-01T00:00:00.000Z"))).await;
+    let fresh = stack.seed("Lead", leads(3, "新しい", None)).await;
+    let converted = stack.seed("Lead", leads(1, "変換", None)).await.remove(0);
+    sfsim::write::convert_lead(&stack.sfsim.sim, &stack.org.org, &converted).expect("convert");
+    stack.start_importer().await;
+    stack.connect(&["Lead"]).await;
+    let mut seen = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut seen, |s| !completions(s).is_empty()).await;
+    let got = ids(&seen);
+    for id in &fresh {
+        assert!(got.contains(id), "a fresh lead is missing");
+    }
+    for id in old.iter().chain([&converted]) {
+        assert!(!got.contains(id), "{id} should not be published");
+    }
+    assert_eq!(completions(&seen)[0]["objects"][0]["skipped"], 0, "converted leads are filtered, not skipped");
+}
+
+#[tokio::test]
+async fn five_hundred_records_sharing_one_stamp_across_a_page_boundary_all_arrive() {
+    // A run cap of 300 splits the 500 at the watermark's own stamp.
+    let mut stack = Stack::start(&[("FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "300")]).await;
+    let shared = stack.seed("Lead", leads(500, "一括", Some("2026-11-20T01:02:03.000Z"))).await;
+    stack.start_importer().await;
+    stack.connect(&["Lead"]).await;
+    let mut seen = Vec::new();
+    stack
+        .collect_until(Duration::from_secs(60), &mut seen, |s| {
+            completions(s).last().is_some_and(|c| c["more_pending"] == false)
+        })
+        .await;
+    let got = ids(&seen);
+    assert!(
+        shared.iter().all(|id| got.contains(id)),
+        "{} of 500 arrived",
+        shared.iter().filter(|id| got.contains(*id)).count()
+    );
+    assert_eq!(upserts(&seen).len(), 500, "none twice in the first import");
+}
+
+#[tokio::test]
+async fn records_changed_after_a_run_arrive_in_the_next_run() {
+    let mut stack = Stack::start(&[]).await;
+    stack.seed("Lead", leads(10, "前", None)).await;
+    stack.start_importer().await;
+    stack.connect(&["Lead"]).await;
+    let mut seen = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut seen, |s| !completions(s).is_empty()).await;
+
+    let added = stack.seed("Lead", leads(5, "後", None)).await;
+    let changed = upserts(&seen)[0]["source"]["id"].as_str().expect("id").to_owned();
+    let body = serde_json::Map::from_iter([("Email".to_owned(), json!("changed@example.com"))]);
+    let lead = sfsim::schema::object("Lead").expect("Lead");
+    sfsim::write::update(&stack.org.org, lead, &changed, &body, &stack.org.user_id).expect("update");
+    stack.request_import().await;
+    let mut next = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut next, |s| !completions(s).is_empty()).await;
+    let got = ids(&next);
+    assert!(added.iter().all(|id| got.contains(id)), "new records arrive");
+    let update =
+        upserts(&next).into_iter().find(|m| m["source"]["id"] == changed.as_str()).expect("the change arrives");
+    assert_eq!(update["customer"]["email"], "changed@example.com");
+    assert_eq!(completions(&next)[0]["objects"][0]["published"], 6, "only what changed counts: {next:?}");
+}
+
+#[tokio::test]
+async fn a_process_killed_mid_run_loses_no_record() {
+    let mut stack = Stack::start(&[("FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "1000")]).await;
+    let seeded: HashSet<String> = stack.seed("Lead", leads(4000, "中断", None)).await.into_iter().collect();
+    // Slow pages, so the kill lands mid-import.
+    stack.sfsim.sim.org(&stack.org.org.id).expect("org").faults.lock().expect("faults").latency_ms = 150;
+    stack.start_importer().await;
+    stack.connect(&["Lead"]).await;
+    let mut seen = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut seen, |s| upserts(s).len() >= 1200).await;
+    stack.kill_importer();
+    stack.sfsim.sim.org(&stack.org.org.id).expect("org").faults.lock().expect("faults").latency_ms = 0;
+    stack.start_importer().await;
+    stack.request_import().await;
+    stack
+        .collect_until(Duration::from_secs(120), &mut seen, |s| {
+            completions(s).last().is_some_and(|c| c["more_pending"] == false && c["status"] == "succeeded")
+        })
+        .await;
+    let got = ids(&seen);
+    let missing = seeded.difference(&got).count();
+    assert_eq!(missing, 0, "{missing} records lost");
+    let interrupted = completions(&seen).into_iter().any(|c| c["error"]["code"] == "interrupted");
+    assert!(interrupted, "the killed run is reported as interrupted");
+}
+
+#[tokio::test]
+async fn injected_503s_and_a_revoked_session_are_survived() {
+    let mut stack = Stack::start(&[("FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "5000")]).await;
+    let seeded: HashSet<String> = stack.seed("Lead", leads(3000, "障害", None)).await.into_iter().collect();
+    stack.start_importer().await;
+    stack.sfsim.sim.org(&stack.org.org.id).expect("org").faults.lock().expect("faults").unavailable_next = 2;
+    stack.connect(&["Lead"]).await;
+    let mut seen = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut seen, |s| upserts(s).len() >= 500).await;
+    stack.sfsim.sim.revoke_sessions(&stack.org.org.id);
+    stack.sfsim.sim.org(&stack.org.org.id).expect("org").faults.lock().expect("faults").unavailable_next = 2;
+    stack.collect_until(Duration::from_secs(90), &mut seen, |s| !completions(s).is_empty()).await;
+    let run = completions(&seen)[0];
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(seeded.is_subset(&ids(&seen)));
+}
+
+#[tokio::test]
+async fn a_spent_allowance_pauses_the_tenant_without_failing_it() {
+    let mut stack = Stack::start(&[]).await;
+    stack.seed("Lead", leads(50, "上限", None)).await;
+    let org = stack.sfsim.sim.org(&stack.org.org.id).expect("org");
+    org.set_limits(Some(14_990), Some(15_000));
+    stack.start_importer().await;
+    stack.connect(&["Lead"]).await;
+    let mut seen = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut seen, |s| !completions(s).is_empty()).await;
+    let run = completions(&seen)[0].clone();
+    assert_eq!(run["status"], "succeeded", "paused, not failed: {run}");
+    assert_eq!(run["more_pending"], true);
+    let (_, state) = stack.admin(reqwest::Method::GET, &format!("/v1/tenants/{TENANT}/imports")).await;
+    assert!(state["paused_until"].is_string(), "{state}");
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", stack.port))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains(&format!("fa_tenant_paused{{service=\"importer\",tenant=\"{TENANT}\"}} 1")), "{metrics}");
+
+    // The window rolls; a manual request looks again at once.
+    org.set_limits(Some(0), None);
+    stack.request_import().await;
+    stack
+        .collect_until(Duration::from_secs(60), &mut seen, |s| {
+            completions(s).last().is_some_and(|c| c["more_pending"] == false)
+        })
+        .await;
+    assert_eq!(ids(&seen).len(), 50, "every lead arrived after the pause");
+}
