@@ -19,6 +19,7 @@ test: deps lint
 bench: deps
 	$(CARGO) run $(RELEASE) -p fa-amqp --example publish_bench
 	$(CARGO) run $(RELEASE) -p sfsim --example sfsim_bench
+	$(CARGO) build $(RELEASE) -p token-broker --bin token-broker
 	$(CARGO) run $(RELEASE) -p token-broker --example token_bench
 	$(CARGO) build $(RELEASE) -p importer --bin importer
 	$(CARGO) run $(RELEASE) -p importer --example import_bench

@@ -159,10 +159,23 @@ async fn main() -> anyhow::Result<()> {
         2000 * 1000 / PAGE_LATENCY_MS
     );
     println!("  importer peak RSS: {:.1} MiB", peak_kib as f64 / 1024.0);
+    if let Some(cpu) = cpu_seconds(&format!("/proc/{pid}/stat")) {
+        println!("  importer CPU: {cpu:.1} s over the run (the rest of the 2 cores: RabbitMQ, sfsim, this consumer)");
+    }
     importer.signal("TERM")?;
     let _ = importer.wait(Duration::from_secs(30));
     stop.cancel();
     Ok(())
+}
+
+/// User plus system CPU time of a process, from its `/proc/<pid>/stat`.
+fn cpu_seconds(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// The process's peak resident set size (`VmHWM`), in KiB.

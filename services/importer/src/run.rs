@@ -20,7 +20,7 @@ use fa_messages::{
     ErrorDetail, ImportCompletedV1, ImportReason, ImportStatus, ObjectCounts, SObject, TenantId,
     timestamp::format_utc_millis,
 };
-use fa_salesforce::{ApiUsage, QueryPage};
+use fa_salesforce::ApiUsage;
 use fa_tokens::TokenClient;
 use futures_util::StreamExt as _;
 use sqlx::PgPool;
@@ -37,13 +37,41 @@ use crate::{
     watermark::{self, Fate, Resume, Stamped, Watermark},
 };
 
-impl Stamped for Row {
+/// A record read and already mapped (in the task that fetched its page, so
+/// mapping, phone normalisation included, runs beside publishing); the run
+/// id is filled in when it is published.
+struct Prepared {
+    modified_at: OffsetDateTime,
+    id: String,
+    object: SObject,
+    mapped: Result<Mapped, mapping::MappingError>,
+}
+
+impl Prepared {
+    fn new(tenant: &TenantId, row: Row) -> Self {
+        Self {
+            modified_at: row.modified_at(),
+            id: row.id().to_owned(),
+            object: row.object(),
+            mapped: mapping::map(tenant, "", &row),
+        }
+    }
+}
+
+impl Stamped for Prepared {
     fn modified_at(&self) -> OffsetDateTime {
-        Row::modified_at(self)
+        self.modified_at
     }
     fn id(&self) -> &str {
-        Row::id(self)
+        &self.id
     }
+}
+
+/// A page: its records prepared, where it goes on, the allowance it reported.
+struct Page {
+    records: Vec<Prepared>,
+    next_records_url: Option<String>,
+    usage: Option<ApiUsage>,
 }
 
 /// Publishes in flight at once while a page is published.
@@ -295,11 +323,13 @@ impl Importer {
         run: &mut RunState,
     ) -> anyhow::Result<End> {
         for &object in &connection.objects {
-            if !readers.contains_key(&object) {
-                let watermark = watermark::load(&self.pool, tenant, object, &connection.organization_id).await?;
-                readers.insert(object, Reader::start(org.clone(), object, watermark, &self.settings));
-            }
-            let Some(reader) = readers.get_mut(&object) else { continue };
+            let reader = match readers.entry(object) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    let watermark = watermark::load(&self.pool, tenant, object, &connection.organization_id).await?;
+                    entry.insert(Reader::start(org.clone(), tenant, object, watermark, &self.settings))
+                }
+            };
             loop {
                 if self.stop.is_cancelled() {
                     return Ok(End::Failed(Failure::Stopped));
@@ -339,16 +369,19 @@ impl Importer {
         run: &mut RunState,
     ) -> anyhow::Result<Result<(), String>> {
         let run_id = run.run_id.clone();
-        let mut results = futures_util::stream::iter(batch.rows.into_iter().map(|(row, fate)| {
+        let mut results = futures_util::stream::iter(batch.rows.into_iter().map(|(record, fate)| {
             let broker = self.broker.clone();
             let run_id = run_id.clone();
             async move {
-                let mark = Watermark { modified_at: row.modified_at(), id: row.id().to_owned() };
-                let outcome = match mapping::map(tenant, &run_id, &row) {
-                    Ok(Mapped::Customer(message)) => broker.publish(&message).await.map(|()| true).map_err(|e| e.to_string()),
+                let mark = Watermark { modified_at: record.modified_at, id: record.id };
+                let outcome = match record.mapped {
+                    Ok(Mapped::Customer(mut message)) => {
+                        message.import_run_id = run_id;
+                        broker.publish(&message).await.map(|()| true).map_err(|e| e.to_string())
+                    }
                     Ok(Mapped::NoName) => Ok(false),
                     Err(e) => {
-                        tracing::warn!(tenant_id = %tenant, object = %object, error = %e, "a record could not be mapped; skipped");
+                        tracing::warn!(tenant_id = %tenant, object = %record.object, error = %e, "a record could not be mapped; skipped");
                         Ok(false)
                     }
                 };
@@ -449,7 +482,7 @@ struct RunState {
 
 /// Records to publish, in read order, and the allowance the page reported.
 struct Batch {
-    rows: Vec<(Row, Fate)>,
+    rows: Vec<(Prepared, Fate)>,
     usage: Option<ApiUsage>,
 }
 
@@ -457,9 +490,10 @@ struct Batch {
 /// and not yet published.
 struct Reader {
     org: Org,
-    resume: Resume<Row>,
-    ready: VecDeque<(Row, Fate)>,
-    next: Option<JoinHandle<Result<QueryPage<Row>, Failure>>>,
+    tenant: TenantId,
+    resume: Resume<Prepared>,
+    ready: VecDeque<(Prepared, Fate)>,
+    next: Option<JoinHandle<Result<Page, Failure>>>,
     usage: Option<ApiUsage>,
 }
 
@@ -474,21 +508,33 @@ impl Drop for Reader {
 impl Reader {
     /// Starts reading `object` after `watermark` (from the lookback
     /// without one); the first page is requested at once.
-    fn start(org: Org, object: SObject, watermark: Option<Watermark>, settings: &Settings) -> Self {
+    fn start(org: Org, tenant: &TenantId, object: SObject, watermark: Option<Watermark>, settings: &Settings) -> Self {
         let now = OffsetDateTime::now_utc();
         let from = match &watermark {
             Some(w) => w.modified_at - settings.overlap,
             None => now - settings.lookback,
         };
         let soql = query::soql(object, from);
-        let mut reader = Self { org, resume: Resume::new(watermark), ready: VecDeque::new(), next: None, usage: None };
+        let mut reader = Self {
+            org,
+            tenant: tenant.clone(),
+            resume: Resume::new(watermark),
+            ready: VecDeque::new(),
+            next: None,
+            usage: None,
+        };
         reader.fetch(PageRequest::Query(soql));
         reader
     }
 
     fn fetch(&mut self, request: PageRequest) {
         let org = self.org.clone();
-        self.next = Some(tokio::spawn(async move { org.page(&request).await }));
+        let tenant = self.tenant.clone();
+        self.next = Some(tokio::spawn(async move {
+            let page = org.page(&request).await?;
+            let records = page.records.into_iter().map(|row| Prepared::new(&tenant, row)).collect();
+            Ok(Page { records, next_records_url: page.next_records_url, usage: page.usage })
+        }));
     }
 
     /// Up to `budget` new records (with any overlap before them), or `None`

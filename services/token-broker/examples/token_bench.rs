@@ -1,7 +1,8 @@
 //! `make bench`: a token request's round trip from the token-broker's cache.
 //!
-//! Starts sfsim, a database and a vhost of its own, and the token-broker
-//! in-process; connects one org through the admin API; then sends token
+//! Starts sfsim, a database and a vhost of its own, and the token-broker as
+//! its own process (the release binary, as it runs in its own pod);
+//! connects one org through the admin API; then sends token
 //! requests over RabbitMQ at a fixed RATE per second for SECONDS (open loop:
 //! one request every 1/RATE s, whether or not earlier ones have answered, so
 //! a slow answer cannot hide the queueing behind it) and reports p50, p90,
@@ -11,9 +12,7 @@
 use std::time::{Duration, Instant};
 
 use fa_amqp::{Broker, BrokerOptions, RpcClient, Topology};
-use fa_runtime::{Settings, launch::Context};
 use secrecy::SecretString;
-use tokio_util::sync::CancellationToken;
 
 const RATE: u64 = 1_000;
 const WARM_UP: Duration = Duration::from_secs(2);
@@ -27,21 +26,23 @@ async fn main() -> anyhow::Result<()> {
     let db = fa_testkit::TestDatabase::create().await?;
     let vhost = fa_testkit::TestVhost::create()?;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let env = [
+    let binary = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/token-broker");
+    anyhow::ensure!(binary.exists(), "build it first: cargo build --release -p token-broker");
+    let port = fa_testkit::process::free_port()?;
+    let addr = format!("127.0.0.1:{port}");
+    let env: std::collections::HashMap<String, String> = [
         ("FA_SF_AMQP_URL", vhost.url.as_str()),
         ("FA_SF_DATABASE_URL", db.url.as_str()),
         ("FA_SF_ADMIN_TOKEN", ADMIN_TOKEN),
         ("FA_SF_KEY_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
         ("FA_SF_LOGIN_URL_ALLOWLIST", "127.0.0.1:*"),
+        ("FA_SF_HTTP_ADDR", addr.as_str()),
+        ("RUST_LOG", "warn"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let config = token_broker::Config::from_settings(&Settings::from_env_map(env)?)?;
-    let shutdown = CancellationToken::new();
-    let service = tokio::spawn(token_broker::run(config, Context { listener, shutdown: shutdown.clone() }));
+    let mut service = fa_testkit::process::Service::start(&binary, &[], &env)?;
 
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -107,8 +108,26 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  token exchanges at Salesforce during the run: {}", sfsim.sim.logins(&org.org.id));
 
-    shutdown.cancel();
-    let _ = service.await;
+    // What the importer and the writer see: fa_tokens::TokenClient answers
+    // from its own cache after the first request.
+    let tokens = fa_tokens::TokenClient::new(broker.clone(), Duration::from_secs(5));
+    tokens.token("bench").await?;
+    let mut local = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        let sent = Instant::now();
+        tokens.token("bench").await?;
+        local.push(sent.elapsed());
+    }
+    local.sort();
+    let at_local = |q: f64| local[((local.len() as f64 - 1.0) * q) as usize];
+    println!(
+        "  fa_tokens::TokenClient from its local cache: p50 {:.1} µs, p99 {:.1} µs",
+        at_local(0.50).as_secs_f64() * 1e6,
+        at_local(0.99).as_secs_f64() * 1e6
+    );
+
+    service.signal("TERM")?;
+    let _ = service.wait(Duration::from_secs(30));
     broker.close().await;
     Ok(())
 }

@@ -37,6 +37,11 @@ pub struct BrokerOptions {
     pub min_backoff: Duration,
     /// The longest wait between reconnection attempts.
     pub max_backoff: Duration,
+    /// Channels publishes are spread over. RabbitMQ keeps the order of
+    /// messages only within one channel, and consumers of `customer.upsert`
+    /// rely on a record's versions arriving oldest first, so the default is
+    /// one; more only for publishers that do not care about order.
+    pub publisher_channels: usize,
 }
 
 impl Default for BrokerOptions {
@@ -45,6 +50,7 @@ impl Default for BrokerOptions {
             publish_timeout: Duration::from_secs(30),
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
+            publisher_channels: 1,
         }
     }
 }
@@ -73,7 +79,8 @@ struct Inner {
 /// anything on it fails.
 pub(crate) struct Link {
     pub(crate) connection: Connection,
-    publisher: Channel,
+    publishers: Vec<Channel>,
+    next_publisher: std::sync::atomic::AtomicUsize,
     pub(crate) broken: CancellationToken,
     pub(crate) generation: u64,
 }
@@ -191,8 +198,8 @@ impl Broker {
         loop {
             let link = self.link().await.ok_or(PublishError::Closed)?;
             let options = BasicPublishOptions { mandatory: true, ..Default::default() };
-            let sent = link
-                .publisher
+            let index = link.next_publisher.fetch_add(1, Ordering::Relaxed) % link.publishers.len();
+            let sent = link.publishers[index]
                 .basic_publish(exchange.into(), routing_key.into(), options, body, properties.clone())
                 .await;
             let confirmed = match sent {
@@ -322,10 +329,20 @@ async fn connect(inner: &Inner) -> anyhow::Result<Arc<Link>> {
     let declare = connection.create_channel().await?;
     inner.topology.declare(&declare).await?;
     let _ = declare.close(200, "declared".into()).await;
-    let publisher = connection.create_channel().await?;
-    publisher.confirm_select(ConfirmSelectOptions::default()).await?;
+    let mut publishers = Vec::new();
+    for _ in 0..inner.options.publisher_channels.max(1) {
+        let publisher = connection.create_channel().await?;
+        publisher.confirm_select(ConfirmSelectOptions::default()).await?;
+        publishers.push(publisher);
+    }
     let generation = inner.generations.fetch_add(1, Ordering::Relaxed) + 1;
-    Ok(Arc::new(Link { connection, publisher, broken: CancellationToken::new(), generation }))
+    Ok(Arc::new(Link {
+        connection,
+        publishers,
+        next_publisher: std::sync::atomic::AtomicUsize::new(0),
+        broken: CancellationToken::new(),
+        generation,
+    }))
 }
 
 /// Returns when the link is lost (with the reason) or the broker is closed
@@ -346,7 +363,7 @@ async fn watch_link(inner: &Inner, link: &Link) -> Option<String> {
                 if !link.connection.status().connected() {
                     return Some("the connection is closed".to_owned());
                 }
-                if !link.publisher.status().connected() {
+                if link.publishers.iter().any(|p| !p.status().connected()) {
                     return Some("the publishing channel is closed".to_owned());
                 }
             }

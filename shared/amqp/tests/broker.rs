@@ -31,6 +31,7 @@ fn options() -> BrokerOptions {
         publish_timeout: Duration::from_secs(30),
         min_backoff: Duration::from_millis(100),
         max_backoff: Duration::from_secs(1),
+        ..BrokerOptions::default()
     }
 }
 
