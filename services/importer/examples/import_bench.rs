@@ -109,7 +109,10 @@ async fn main() -> anyhow::Result<()> {
     let mut importer = fa_testkit::process::Service::start(
         &binary,
         &[],
-        &env(&[("FA_SF_HTTP_ADDR", format!("127.0.0.1:{importer_port}"))]),
+        &env(&[
+            ("FA_SF_HTTP_ADDR", format!("127.0.0.1:{importer_port}")),
+            ("RUST_LOG", std::env::var("IMPORT_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned())),
+        ]),
     )?;
     let http = reqwest::Client::new();
     for port in [broker_port, importer_port] {
@@ -177,6 +180,11 @@ async fn main() -> anyhow::Result<()> {
     }
     importer.signal("TERM")?;
     let _ = importer.wait(Duration::from_secs(30));
+    if std::env::var_os("IMPORT_BENCH_LOG").is_some() {
+        let log = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/import_bench.log");
+        std::fs::write(&log, importer.stdout())?;
+        println!("  importer log: {}", log.display());
+    }
     stop.cancel();
     Ok(())
 }

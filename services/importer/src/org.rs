@@ -81,6 +81,11 @@ impl Org {
         Self { tenant: tenant.to_owned(), tokens, http, api_version: api_version.to_owned(), stop, backoff }
     }
 
+    /// The tenant whose org this is.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
     fn client(&self, token: &AccessToken) -> Client {
         Client::new(self.http.clone(), &token.instance_url, token.token.clone())
             .with_service(SERVICE)

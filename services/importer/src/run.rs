@@ -3,9 +3,10 @@
 //! the broker confirmed, stop at the per-run cap and go on with `catch_up`
 //! runs until the tenant is caught up.
 //!
-//! Streaming: while one page is published, the next is already being read
-//! (the cursor's `nextRecordsUrl`); at most two pages are in memory,
-//! whatever the number of records. A catch-up run continues the cursor of
+//! Streaming: while one page is published, the next ones are already being
+//! read (each asked for as soon as the cursor's `nextRecordsUrl` is known);
+//! at most four pages are in memory, whatever the number of records: one
+//! published, one waiting, one being mapped, one being read. A catch-up run continues the cursor of
 //! the run before it in the same process, so the pipeline never drains
 //! between runs.
 
@@ -25,8 +26,8 @@ use fa_tokens::TokenClient;
 use futures_util::StreamExt as _;
 use sqlx::PgPool;
 use time::OffsetDateTime;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
+use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 use tracing::Instrument as _;
 
 use crate::{
@@ -337,6 +338,7 @@ impl Importer {
                 if run.budget == 0 {
                     return Ok(End::MorePending);
                 }
+                let waited = Instant::now();
                 let batch = match reader.next_batch(run.budget).await {
                     Ok(Some(batch)) => batch,
                     Ok(None) => break,
@@ -344,9 +346,18 @@ impl Importer {
                     Err(failure) => return Ok(End::Failed(failure)),
                 };
                 let usage = batch.usage;
+                let (records, waited) = (batch.rows.len(), waited.elapsed());
+                let publishing = Instant::now();
                 if let Err(message) = self.publish(tenant, &connection.organization_id, object, batch, run).await? {
                     return Ok(End::PublishFailed(message));
                 }
+                tracing::debug!(
+                    %object,
+                    records,
+                    waited_for_page_ms = waited.as_secs_f64() * 1e3,
+                    published_ms = publishing.elapsed().as_secs_f64() * 1e3,
+                    "batch published and its watermark saved"
+                );
                 if let Some(usage) = usage
                     && usage.ratio() >= PAUSE_AT
                 {
@@ -486,24 +497,21 @@ struct Batch {
     usage: Option<ApiUsage>,
 }
 
-/// One object's read: a cursor, the page being fetched, what is decided
+/// One object's read: the task that reads its pages, and what is decided
 /// and not yet published.
 struct Reader {
-    org: Org,
-    tenant: TenantId,
     resume: Resume<Prepared>,
     ready: VecDeque<(Prepared, Fate)>,
-    next: Option<JoinHandle<Result<Page, Failure>>>,
+    /// Pages in read order; `None` once the last one arrived.
+    pages: Option<mpsc::Receiver<Result<Page, Failure>>>,
     usage: Option<ApiUsage>,
+    /// Stops reading when the reader is dropped.
+    _reading: AbortOnDropHandle<()>,
 }
 
-impl Drop for Reader {
-    fn drop(&mut self) {
-        if let Some(next) = self.next.take() {
-            next.abort();
-        }
-    }
-}
+/// Pages read but not yet taken by the run, beyond the one it publishes and
+/// the one being read: what bounds the importer's memory.
+const PAGES_AHEAD: usize = 1;
 
 impl Reader {
     /// Starts reading `object` after `watermark` (from the lookback
@@ -514,51 +522,34 @@ impl Reader {
             Some(w) => w.modified_at - settings.overlap,
             None => now - settings.lookback,
         };
-        let soql = query::soql(object, from);
-        let mut reader = Self {
-            org,
-            tenant: tenant.clone(),
+        let (pages, receiver) = mpsc::channel(PAGES_AHEAD);
+        let reading = tokio::spawn(read(org, tenant.clone(), PageRequest::Query(query::soql(object, from)), pages));
+        Self {
             resume: Resume::new(watermark),
             ready: VecDeque::new(),
-            next: None,
+            pages: Some(receiver),
             usage: None,
-        };
-        reader.fetch(PageRequest::Query(soql));
-        reader
-    }
-
-    fn fetch(&mut self, request: PageRequest) {
-        let org = self.org.clone();
-        let tenant = self.tenant.clone();
-        self.next = Some(tokio::spawn(async move {
-            let page = org.page(&request).await?;
-            let records = page.records.into_iter().map(|row| Prepared::new(&tenant, row)).collect();
-            Ok(Page { records, next_records_url: page.next_records_url, usage: page.usage })
-        }));
+            _reading: AbortOnDropHandle::new(reading),
+        }
     }
 
     /// Up to `budget` new records (with any overlap before them), or `None`
     /// once the object is read to its end.
     async fn next_batch(&mut self, budget: u64) -> Result<Option<Batch>, Failure> {
         while self.ready.is_empty() {
-            let Some(next) = self.next.take() else { return Ok(None) };
-            let page = match next.await {
-                Ok(result) => result?,
-                Err(e) => {
-                    return Err(Failure::Exhausted { message: format!("reading a page failed: {e}") });
-                }
+            let Some(pages) = &mut self.pages else { return Ok(None) };
+            let page = match pages.recv().await {
+                Some(page) => page?,
+                None => return Err(Failure::Exhausted { message: "reading pages stopped unexpectedly".to_owned() }),
             };
             self.usage = page.usage.or(self.usage);
-            // Read ahead: the next page is fetched while this one is published.
-            if let Some(url) = &page.next_records_url {
-                self.fetch(PageRequest::More(url.clone()));
-            }
             let mut out = Vec::with_capacity(page.records.len());
             for row in page.records {
                 self.resume.admit(row, &mut out);
             }
             if page.next_records_url.is_none() {
                 self.resume.finish(&mut out);
+                self.pages = None;
             }
             self.ready.extend(out);
         }
@@ -576,6 +567,58 @@ impl Reader {
             }
         }
         Ok(Some(Batch { rows, usage: self.usage.take() }))
+    }
+}
+
+/// Reads a cursor to its end into `pages`. Each page's successor is asked
+/// for as soon as its `nextRecordsUrl` is known, before the page is mapped
+/// and while it waits to be published: Salesforce's answer time, not the
+/// importer's work, sets the pace. Stops at the first failure (sent on) or
+/// when the receiver is gone.
+async fn read(org: Org, tenant: TenantId, first: PageRequest, pages: mpsc::Sender<Result<Page, Failure>>) {
+    let fetch = |request: PageRequest| {
+        let org = org.clone();
+        AbortOnDropHandle::new(tokio::spawn(async move {
+            let asked = Instant::now();
+            let page = org.page(&request).await;
+            tracing::debug!(tenant_id = %org.tenant(), took_ms = asked.elapsed().as_secs_f64() * 1e3, "page read");
+            page
+        }))
+    };
+    let mut next = Some(fetch(first));
+    while let Some(fetching) = next.take() {
+        let page = match fetching.await {
+            Ok(Ok(page)) => page,
+            Ok(Err(failure)) => {
+                let _ = pages.send(Err(failure)).await;
+                return;
+            }
+            Err(e) => {
+                let _ = pages.send(Err(Failure::Exhausted { message: format!("reading a page failed: {e}") })).await;
+                return;
+            }
+        };
+        next = page.next_records_url.clone().map(|url| fetch(PageRequest::More(url)));
+        // Mapping (phone numbers above all) is CPU work: off the async
+        // workers, so the next page's request and the publishing go on.
+        let tenant = tenant.clone();
+        let mapped = tokio::task::spawn_blocking(move || {
+            let mapping = Instant::now();
+            let records = page.records.into_iter().map(|row| Prepared::new(&tenant, row)).collect();
+            tracing::debug!(tenant_id = %tenant, mapped_ms = mapping.elapsed().as_secs_f64() * 1e3, "page mapped");
+            Page { records, next_records_url: page.next_records_url, usage: page.usage }
+        })
+        .await;
+        let page = match mapped {
+            Ok(page) => page,
+            Err(e) => {
+                let _ = pages.send(Err(Failure::Exhausted { message: format!("mapping a page failed: {e}") })).await;
+                return;
+            }
+        };
+        if pages.send(Ok(page)).await.is_err() {
+            return;
+        }
     }
 }
 
