@@ -300,3 +300,97 @@ async fn a_spent_allowance_pauses_the_tenant_without_failing_it() {
         .await;
     assert_eq!(ids(&seen).len(), 50, "every lead arrived after the pause");
 }
+
+#[tokio::test]
+async fn two_replicas_never_run_one_tenant_at_once() {
+    let mut stack = Stack::start(&[("FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "1000")]).await;
+    let seeded: HashSet<String> = stack.seed("Lead", leads(3000, "並行", None)).await.into_iter().collect();
+    // Slow pages, so every request arrives while a run is going on.
+    stack.sfsim.sim.org(&stack.org.org.id).expect("org").faults.lock().expect("faults").latency_ms = 100;
+    stack.start_importer().await;
+    let (replica, replica_port) = stack.start_replica().await;
+    stack.connect(&["Lead"]).await;
+    // Two more requests, one through each replica's admin API: with the
+    // connection's own, RabbitMQ hands them to both replicas.
+    for port in [stack.port, replica_port] {
+        let (status, body) =
+            stack.admin_at(port, reqwest::Method::POST, &format!("/v1/tenants/{TENANT}/imports")).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    let mut seen = Vec::new();
+    stack
+        .collect_until(Duration::from_secs(120), &mut seen, |s| {
+            completions(s).last().is_some_and(|c| c["more_pending"] == false)
+        })
+        .await;
+    assert!(seeded.is_subset(&ids(&seen)));
+
+    let pool = sqlx::PgPool::connect(&stack.db.url).await.expect("database");
+    let runs: Vec<(String, time::OffsetDateTime, Option<time::OffsetDateTime>)> = sqlx::query_as(
+        "SELECT run_id, started_at, finished_at FROM import_runs WHERE tenant_id = $1 ORDER BY started_at",
+    )
+    .bind(TENANT)
+    .fetch_all(&pool)
+    .await
+    .expect("runs");
+    assert!(runs.len() >= 3, "{runs:?}");
+    for pair in runs.windows(2) {
+        let (earlier, later) = (&pair[0], &pair[1]);
+        let finished = earlier.2.unwrap_or_else(|| panic!("{} still running when {} started", earlier.0, later.0));
+        assert!(
+            finished <= later.1,
+            "{} ({:?} to {finished}) overlaps {} (from {})",
+            earlier.0,
+            earlier.1,
+            later.0,
+            later.1
+        );
+    }
+    // Both replicas took requests; a request that met a run in progress
+    // said so and waits for its retry.
+    let first = stack.importer_logs();
+    let second = format!("{}\n{}", replica.stdout(), replica.stderr());
+    for logs in [&first, &second] {
+        assert!(logs.contains("import run started") || logs.contains("tenant_busy"), "{logs}");
+    }
+    assert!(first.contains("tenant_busy") || second.contains("tenant_busy"), "{first}\n{second}");
+    drop(replica);
+}
+
+#[tokio::test]
+async fn a_permanent_salesforce_error_fails_the_run_with_its_reason_and_loses_nothing() {
+    let mut stack = Stack::start(&[]).await;
+    let seeded: HashSet<String> = stack.seed("Lead", leads(20, "権限", None)).await.into_iter().collect();
+    // The admin took the integration user's read access to Leads away.
+    let org = stack.sfsim.sim.org(&stack.org.org.id).expect("org");
+    org.faults.lock().expect("faults").unreadable_objects = vec!["Lead".to_owned()];
+    stack.start_importer().await;
+    stack.connect(&["Lead"]).await;
+    let mut seen = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut seen, |s| !completions(s).is_empty()).await;
+    let run = completions(&seen)[0].clone();
+    assert_eq!(run["status"], "failed", "{run}");
+    assert_eq!(run["more_pending"], true, "{run}");
+    assert_eq!(run["error"]["code"], "salesforce_rejected", "{run}");
+    assert_eq!(run["error"]["salesforce_error_code"], "INVALID_TYPE", "{run}");
+    let message = run["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("sObject type 'Lead' is not supported"), "Salesforce's words reach the admin: {message}");
+    fa_messages::validation::validate("import.completed.v1", &run).expect("valid import.completed");
+    assert!(upserts(&seen).is_empty());
+
+    let (_, state) = stack.admin(reqwest::Method::GET, &format!("/v1/tenants/{TENANT}/imports")).await;
+    let shown = &state["runs"][0];
+    assert_eq!(shown["run_id"], run["run_id"], "{state}");
+    assert_eq!(shown["status"], "failed", "{state}");
+    assert_eq!(shown["error"]["salesforce_error_code"], "INVALID_TYPE", "{state}");
+
+    // Access given back, the next run publishes every record.
+    org.faults.lock().expect("faults").unreadable_objects.clear();
+    stack.request_import().await;
+    stack
+        .collect_until(Duration::from_secs(60), &mut seen, |s| {
+            completions(s).last().is_some_and(|c| c["status"] == "succeeded" && c["more_pending"] == false)
+        })
+        .await;
+    assert_eq!(ids(&seen), seeded);
+}

@@ -326,6 +326,10 @@ pub(crate) fn query_page(ctx: &Ctx, batch: usize, soql: Option<&str>, query_all:
         return Err(ApiError::new(400, "MALFORMED_QUERY", "A query string has to be specified"));
     };
     let parsed = soql::parse(text).map_err(|e| ApiError::new(400, e.code, e.message))?;
+    if lock(&ctx.org.faults).unreadable_objects.iter().any(|o| o.eq_ignore_ascii_case(parsed.object().name)) {
+        let e = soql::not_readable(text, &parsed);
+        return Err(ApiError::new(400, e.code, e.message));
+    }
     let data = read(&ctx.org.data);
     let eval = ctx.org.eval_context();
     let visible = data.of(parsed.object()).filter(|r| {

@@ -110,6 +110,9 @@ pub struct Faults {
     /// Records created this recently are not yet found by SOSL (the search
     /// index lags), in seconds.
     pub search_lag_secs: u64,
+    /// Objects the API user may no longer read (an admin took the
+    /// permission away): queries on them answer `INVALID_TYPE`.
+    pub unreadable_objects: Vec<String>,
 }
 
 /// A query's result set, paged through `nextRecordsUrl`.

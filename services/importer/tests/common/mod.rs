@@ -157,6 +157,17 @@ impl Stack {
         self.importer = Some(service);
     }
 
+    /// Another importer process (a second replica) on the same database and
+    /// vhost, with its own admin port.
+    pub async fn start_replica(&self) -> (Service, u16) {
+        let port = fa_testkit::process::free_port().expect("port");
+        let mut env = self.env.clone();
+        env.insert("FA_SF_HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}"));
+        let service = Service::start(Path::new(env!("CARGO_BIN_EXE_importer")), &[], &env).expect("replica starts");
+        wait_ready(port).await;
+        (service, port)
+    }
+
     /// `kill -9`: no goodbye, no shutdown.
     pub fn kill_importer(&mut self) {
         if let Some(mut service) = self.importer.take() {
@@ -201,9 +212,14 @@ impl Stack {
     }
 
     pub async fn admin(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
+        self.admin_at(self.port, method, path).await
+    }
+
+    /// The admin API of the importer listening on `port`.
+    pub async fn admin_at(&self, port: u16, method: reqwest::Method, path: &str) -> (u16, Value) {
         let response = self
             .http
-            .request(method, format!("http://127.0.0.1:{}{path}", self.port))
+            .request(method, format!("http://127.0.0.1:{port}{path}"))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await

@@ -73,6 +73,19 @@ pub fn parse(soql: &str) -> Result<Query, SoqlError> {
     resolve::resolve(soql, ast)
 }
 
+/// What Salesforce answers a query on an object the user has no read
+/// access to: the same `INVALID_TYPE` as for an object that does not exist.
+pub fn not_readable(soql: &str, query: &Query) -> SoqlError {
+    let name = query.object.name;
+    let lower = soql.to_ascii_lowercase();
+    let at = lower
+        .match_indices(&name.to_ascii_lowercase())
+        .map(|(at, _)| at)
+        .find(|&at| lower[..at].trim_end().ends_with("from"))
+        .unwrap_or(0);
+    resolve::invalid_type(soql, at, &soql[at..at + name.len()])
+}
+
 impl Query {
     /// The queried sObject.
     pub fn object(&self) -> &'static ObjectSchema {

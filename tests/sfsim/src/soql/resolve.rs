@@ -230,16 +230,7 @@ pub(crate) fn resolve(soql: &str, ast: Ast) -> Result<Query, SoqlError> {
         ));
     }
     let from = ast.from.text(soql);
-    let object = schema::object(from).ok_or_else(|| {
-        positioned(
-            "INVALID_TYPE",
-            soql,
-            ast.from.start,
-            &format!(
-                "sObject type '{from}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names."
-            ),
-        )
-    })?;
+    let object = schema::object(from).ok_or_else(|| invalid_type(soql, ast.from.start, from))?;
     let r = Resolver { soql, object };
 
     let mut count = false;
@@ -518,4 +509,17 @@ pub(crate) fn fold1(c: char) -> char {
         (Some(u), None) => u,
         _ => c,
     }
+}
+
+/// Salesforce's answer for a `FROM` object that does not exist, or that the
+/// querying user may not read (`from` starts at byte `at`).
+pub(crate) fn invalid_type(soql: &str, at: usize, from: &str) -> SoqlError {
+    positioned(
+        "INVALID_TYPE",
+        soql,
+        at,
+        &format!(
+            "sObject type '{from}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names."
+        ),
+    )
 }

@@ -1100,3 +1100,14 @@ fn pages_a_hundred_thousand_records() {
     assert_eq!(page[1].id(), "00Q000000049988AAA");
     assert_eq!(page[2].id(), "00Q000000099988AAA");
 }
+
+#[test]
+fn an_object_the_user_may_not_read_answers_as_an_unknown_one() {
+    let soql = "SELECT Id, LastName FROM  Lead WHERE IsConverted = false";
+    let e = not_readable(soql, &parsed(soql));
+    assert_eq!(e.code, "INVALID_TYPE");
+    assert_eq!(
+        e.message,
+        "\nSELECT Id, LastName FROM  Lead WHERE IsConverted = false\n                          ^\nERROR at Row:1:Column:27\nsObject type 'Lead' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names."
+    );
+}
