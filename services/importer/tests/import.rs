@@ -62,6 +62,36 @@ async fn five_thousand_leads_arrive_in_runs_of_at_most_two_thousand_oldest_chang
     };
     let reasons: Vec<&str> = catch_ups.iter().rev().filter_map(|r| r["reason"].as_str()).collect();
     assert_eq!(reasons, ["connected", "catch_up", "catch_up"]);
+
+    // What an SRE's dashboard reads.
+    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", stack.port))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} is missing from:\n{metrics}"))
+    };
+    assert_eq!(value(r#"fa_import_runs_total{outcome="succeeded"}"#), 3.0);
+    assert_eq!(value(r#"fa_import_records_total{object="Lead",outcome="published"}"#), 5000.0);
+    assert_eq!(value(r#"fa_import_records_total{object="Lead",outcome="skipped"}"#), 0.0);
+    assert_eq!(value("fa_import_run_duration_seconds_count"), 3.0);
+    // 5,000 rows at 2,000 a page: the query and two more pages.
+    assert_eq!(
+        value(r#"fa_salesforce_requests_total{service="importer",route="query",outcome="success",error_code=""}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"fa_salesforce_requests_total{service="importer",route="query_more",outcome="success",error_code=""}"#),
+        2.0
+    );
+    let usage = value(&format!(r#"fa_salesforce_api_usage_ratio{{service="importer",tenant="{TENANT}"}}"#));
+    assert!(usage > 0.0 && usage < 0.9, "{usage}");
 }
 
 #[tokio::test]
