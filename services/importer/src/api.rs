@@ -41,26 +41,14 @@ pub fn router(api: Arc<Api>, token: AdminToken) -> Router {
         .route_layer(middleware::from_fn_with_state(token, require_admin_token))
 }
 
-fn internal(lang: Lang, what: &str, e: &dyn std::fmt::Display) -> LocalizedProblem {
-    tracing::error!(error = %e, "{what} failed");
-    LocalizedProblem::new(Problem::internal(), lang)
-}
-
 async fn connected(api: &Api, tenant_id: &str, lang: Lang) -> Result<(TenantId, Vec<String>), LocalizedProblem> {
-    let tenant = TenantId::new(tenant_id).map_err(|e| {
-        LocalizedProblem::new(
-            Problem::invalid_request(Text::new(
-                format!("The tenant id in the path is invalid: {}", e.reason()),
-                format!("パスのテナント ID が正しくありません: {}", e.reason()),
-            )),
-            lang,
-        )
-    })?;
+    let tenant =
+        TenantId::new(tenant_id).map_err(|e| LocalizedProblem::new(Problem::invalid_tenant_id(e.reason()), lang))?;
     let row: Option<(Vec<String>,)> = sqlx::query_as("SELECT objects FROM connections WHERE tenant_id = $1")
         .bind(tenant.as_str())
         .fetch_optional(&api.pool)
         .await
-        .map_err(|e| internal(lang, "reading the connection", &e))?;
+        .map_err(|e| LocalizedProblem::internal(lang, "reading the connection", &e))?;
     match row {
         Some((objects,)) => Ok((tenant, objects)),
         None => Err(LocalizedProblem::new(Problem::not_connected(tenant.as_str()), lang)),
@@ -117,7 +105,9 @@ async fn show_imports(
         },
     };
     let (tenant, objects) = connected(&api, &tenant_id, lang).await?;
-    let marks = watermark::all(&api.pool, &tenant).await.map_err(|e| internal(lang, "reading watermarks", &e))?;
+    let marks = watermark::all(&api.pool, &tenant)
+        .await
+        .map_err(|e| LocalizedProblem::internal(lang, "reading watermarks", &e))?;
     let objects: Vec<Value> = objects
         .iter()
         .map(|object| {
@@ -128,7 +118,9 @@ async fn show_imports(
             json!({ "object": object, "watermark": mark })
         })
         .collect();
-    let schedule = schedule::show(&api.pool, &tenant).await.map_err(|e| internal(lang, "reading the schedule", &e))?;
+    let schedule = schedule::show(&api.pool, &tenant)
+        .await
+        .map_err(|e| LocalizedProblem::internal(lang, "reading the schedule", &e))?;
     type RunRow = (String, String, String, OffsetDateTime, Option<OffsetDateTime>, Value, bool, Option<Value>);
     let runs: Vec<RunRow> = sqlx::query_as(
         "SELECT run_id, reason, status, started_at, finished_at, objects, more_pending, error FROM import_runs
@@ -138,7 +130,7 @@ async fn show_imports(
     .bind(limit)
     .fetch_all(&api.pool)
     .await
-    .map_err(|e| internal(lang, "reading runs", &e))?;
+    .map_err(|e| LocalizedProblem::internal(lang, "reading runs", &e))?;
     let runs: Vec<Value> = runs
         .into_iter()
         .map(|(run_id, reason, status, started_at, finished_at, objects, more_pending, error)| {

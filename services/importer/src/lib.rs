@@ -64,11 +64,7 @@ pub fn topology() -> Topology {
 /// Runs the importer until `ctx.shutdown` is cancelled.
 pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
     let host = Host::start(&config.common, topology()).await?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("front-agent-salesforce-connector/", env!("CARGO_PKG_VERSION")))
-        .build()?;
+    let http = fa_salesforce::http_client()?;
     let settings = run::Settings {
         max_records_per_run: u64::from(config.max_records_per_run),
         lookback: config.lookback,

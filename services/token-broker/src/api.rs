@@ -66,20 +66,7 @@ pub fn router(api: Arc<Api>, token: AdminToken) -> Router {
 }
 
 fn tenant(text: &str, lang: Lang) -> Result<TenantId, LocalizedProblem> {
-    TenantId::new(text).map_err(|e| {
-        LocalizedProblem::new(
-            Problem::invalid_request(Text::new(
-                format!("The tenant id in the path is invalid: {}", e.reason()),
-                format!("パスのテナント ID が正しくありません: {}", e.reason()),
-            )),
-            lang,
-        )
-    })
-}
-
-fn internal(lang: Lang, what: &str, e: &dyn std::fmt::Display) -> LocalizedProblem {
-    tracing::error!(error = %e, "{what} failed");
-    LocalizedProblem::new(Problem::internal(), lang)
+    TenantId::new(text).map_err(|e| LocalizedProblem::new(Problem::invalid_tenant_id(e.reason()), lang))
 }
 
 fn invalid(lang: Lang, en: String, ja: String) -> LocalizedProblem {
@@ -249,8 +236,9 @@ async fn connect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang, 
         objects: &objects,
         sealed_key: &sealed,
     };
-    let (stored, links_dropped) =
-        connection::save(&api.pool, &tenant, &new).await.map_err(|e| internal(lang, "storing the connection", &e))?;
+    let (stored, links_dropped) = connection::save(&api.pool, &tenant, &new)
+        .await
+        .map_err(|e| LocalizedProblem::internal(lang, "storing the connection", &e))?;
     api.tokens.forget(&tenant);
     api.tokens.seed(&tenant, issued).await;
     tracing::info!(tenant_id = %tenant, organization_id = ?stored.organization_id, links_dropped, "Salesforce connection registered");
@@ -272,15 +260,16 @@ async fn show_connection(State(api): Shared, Path(tenant_id): Path<String>, lang
     let tenant = tenant(&tenant_id, lang)?;
     let stored = connection::load(&api.pool, &tenant)
         .await
-        .map_err(|e| internal(lang, "reading the connection", &e))?
+        .map_err(|e| LocalizedProblem::internal(lang, "reading the connection", &e))?
         .ok_or_else(|| LocalizedProblem::new(Problem::not_connected(tenant.as_str()), lang))?;
     Ok(Json(ConnectionView::from(&stored)).into_response())
 }
 
 async fn disconnect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang) -> Answer {
     let tenant = tenant(&tenant_id, lang)?;
-    let deleted =
-        connection::delete(&api.pool, &tenant).await.map_err(|e| internal(lang, "deleting the connection", &e))?;
+    let deleted = connection::delete(&api.pool, &tenant)
+        .await
+        .map_err(|e| LocalizedProblem::internal(lang, "deleting the connection", &e))?;
     api.tokens.forget(&tenant);
     if !deleted {
         return Err(LocalizedProblem::new(Problem::not_connected(tenant.as_str()), lang));
@@ -386,14 +375,16 @@ async fn require_connection(api: &Api, tenant: &TenantId, lang: Lang) -> Result<
     match connection::load(&api.pool, tenant).await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(LocalizedProblem::new(Problem::not_connected(tenant.as_str()), lang)),
-        Err(e) => Err(internal(lang, "reading the connection", &e)),
+        Err(e) => Err(LocalizedProblem::internal(lang, "reading the connection", &e)),
     }
 }
 
 async fn list_links(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang) -> Answer {
     let tenant = tenant(&tenant_id, lang)?;
     require_connection(&api, &tenant, lang).await?;
-    let links = user_link::list(&api.pool, &tenant).await.map_err(|e| internal(lang, "reading user links", &e))?;
+    let links = user_link::list(&api.pool, &tenant)
+        .await
+        .map_err(|e| LocalizedProblem::internal(lang, "reading user links", &e))?;
     Ok(Json(serde_json::json!({ "links": links })).into_response())
 }
 
@@ -492,7 +483,7 @@ async fn link_user(
     }
     let link = user_link::put(&api.pool, &tenant, &user, &found.id, &found.name)
         .await
-        .map_err(|e| internal(lang, "storing the user link", &e))?
+        .map_err(|e| LocalizedProblem::internal(lang, "storing the user link", &e))?
         .ok_or_else(|| LocalizedProblem::new(Problem::not_connected(tenant.as_str()), lang))?;
     tracing::info!(tenant_id = %tenant, user_id = %user, salesforce_user_id = %found.id, "user linked");
     Ok(Json(link).into_response())
@@ -502,8 +493,9 @@ async fn unlink_user(State(api): Shared, Path((tenant_id, user)): Path<(String, 
     let tenant = tenant(&tenant_id, lang)?;
     let user = user_id(&user, lang)?;
     require_connection(&api, &tenant, lang).await?;
-    let deleted =
-        user_link::delete(&api.pool, &tenant, &user).await.map_err(|e| internal(lang, "deleting the user link", &e))?;
+    let deleted = user_link::delete(&api.pool, &tenant, &user)
+        .await
+        .map_err(|e| LocalizedProblem::internal(lang, "deleting the user link", &e))?;
     if !deleted {
         return Err(LocalizedProblem::new(
             Problem::new(

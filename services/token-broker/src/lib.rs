@@ -59,17 +59,6 @@ pub fn topology() -> Topology {
         .rpc_queue(fa_tokens::QUEUE)
 }
 
-/// The HTTP client for Salesforce: no redirects (a login URL must not lead
-/// anywhere the allowlist did not admit), bounded waits.
-pub fn salesforce_http() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .user_agent(concat!("front-agent-salesforce-connector/", env!("CARGO_PKG_VERSION")))
-        .build()?)
-}
-
 /// Runs the token-broker until `ctx.shutdown` is cancelled.
 pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
     // jsonwebtoken panics at the first signature without a provider; make sure.
@@ -82,7 +71,7 @@ pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
         previous = previous.len(),
         "private keys are sealed under this key id"
     );
-    let http = salesforce_http()?;
+    let http = fa_salesforce::http_client()?;
     let tokens = Arc::new(token::Tokens::new(host.pool.clone(), keyring.clone(), http.clone(), FAILURE_HOLD));
     let server =
         host.broker.serve_rpc(RpcServerOptions::new(fa_tokens::QUEUE), token_queue::TokenQueue::new(tokens.clone()));

@@ -119,6 +119,14 @@ impl Problem {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", "Invalid request", detail)
     }
 
+    /// 400 `invalid_request` for a malformed `{tenant_id}` in the path.
+    pub fn invalid_tenant_id(reason: &str) -> Self {
+        Self::invalid_request(Text::new(
+            format!("The tenant id in the path is invalid: {reason}"),
+            format!("パスのテナント ID が正しくありません: {reason}"),
+        ))
+    }
+
     /// 404 `not_connected`: the tenant has no Salesforce connection.
     pub fn not_connected(tenant_id: &str) -> Self {
         Self::new(
@@ -178,6 +186,13 @@ impl LocalizedProblem {
     /// `problem`, to be rendered in `lang`.
     pub fn new(problem: Problem, lang: Lang) -> Self {
         Self(Box::new(problem), lang)
+    }
+
+    /// 500 `internal_error` in `lang`, after logging what failed and why
+    /// (the cause stays in the log, not in the answer).
+    pub fn internal(lang: Lang, what: &str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{what} failed");
+        Self::new(Problem::internal(), lang)
     }
 }
 

@@ -46,3 +46,20 @@ pub use error::{ApiError, Error, ErrorCode, Retry};
 pub use limits::ApiUsage;
 pub use oauth::{ExchangeError, TokenGrant, audience_for, exchange};
 pub use users::{User, active_users, user};
+
+/// The HTTP client every service talks to Salesforce with: no redirects (a
+/// login URL must not lead anywhere the allowlist did not admit, and the
+/// token goes only to the instance URL), 10 s to connect, and 60 s for a
+/// call that sets no wait of its own (queries wait [`client::QUERY_TIMEOUT`],
+/// the token exchange [`oauth::EXCHANGE_TIMEOUT`]).
+///
+/// # Errors
+/// When the TLS backend cannot be set up.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(60))
+        .user_agent(concat!("front-agent-salesforce-connector/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
