@@ -259,13 +259,13 @@ async fn a_process_killed_mid_run_loses_no_record() {
     let mut stack = Stack::start(&[("FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "1000")]).await;
     let seeded: HashSet<String> = stack.seed("Lead", leads(4000, "中断", None)).await.into_iter().collect();
     // Slow pages, so the kill lands mid-import.
-    stack.sfsim.sim.org(&stack.org.org.id).expect("org").faults.lock().expect("faults").latency_ms = 150;
+    stack.faults(|f| f.latency_ms = 150);
     stack.start_importer().await;
     stack.connect(&["Lead"]).await;
     let mut seen = Vec::new();
     stack.collect_until(Duration::from_secs(60), &mut seen, |s| upserts(s).len() >= 1200).await;
     stack.kill_importer();
-    stack.sfsim.sim.org(&stack.org.org.id).expect("org").faults.lock().expect("faults").latency_ms = 0;
+    stack.faults(|f| f.latency_ms = 0);
     stack.start_importer().await;
     stack.request_import().await;
     stack
@@ -285,12 +285,12 @@ async fn injected_503s_and_a_revoked_session_are_survived() {
     let mut stack = Stack::start(&[("FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "5000")]).await;
     let seeded: HashSet<String> = stack.seed("Lead", leads(3000, "障害", None)).await.into_iter().collect();
     stack.start_importer().await;
-    stack.sfsim.sim.org(&stack.org.org.id).expect("org").faults.lock().expect("faults").unavailable_next = 2;
+    stack.faults(|f| f.unavailable_next = 2);
     stack.connect(&["Lead"]).await;
     let mut seen = Vec::new();
     stack.collect_until(Duration::from_secs(60), &mut seen, |s| upserts(s).len() >= 500).await;
     stack.sfsim.sim.revoke_sessions(&stack.org.org.id);
-    stack.sfsim.sim.org(&stack.org.org.id).expect("org").faults.lock().expect("faults").unavailable_next = 2;
+    stack.faults(|f| f.unavailable_next = 2);
     stack.collect_until(Duration::from_secs(90), &mut seen, |s| !completions(s).is_empty()).await;
     let run = completions(&seen)[0];
     assert_eq!(run["status"], "succeeded", "{run}");
@@ -336,7 +336,7 @@ async fn two_replicas_never_run_one_tenant_at_once() {
     let mut stack = Stack::start(&[("FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "1000")]).await;
     let seeded: HashSet<String> = stack.seed("Lead", leads(3000, "並行", None)).await.into_iter().collect();
     // Slow pages, so every request arrives while a run is going on.
-    stack.sfsim.sim.org(&stack.org.org.id).expect("org").faults.lock().expect("faults").latency_ms = 100;
+    stack.faults(|f| f.latency_ms = 100);
     stack.start_importer().await;
     let (replica, replica_port) = stack.start_replica().await;
     stack.connect(&["Lead"]).await;
@@ -392,8 +392,7 @@ async fn a_permanent_salesforce_error_fails_the_run_with_its_reason_and_loses_no
     let mut stack = Stack::start(&[]).await;
     let seeded: HashSet<String> = stack.seed("Lead", leads(20, "権限", None)).await.into_iter().collect();
     // The admin took the integration user's read access to Leads away.
-    let org = stack.sfsim.sim.org(&stack.org.org.id).expect("org");
-    org.faults.lock().expect("faults").unreadable_objects = vec!["Lead".to_owned()];
+    stack.faults(|f| f.unreadable_objects = vec!["Lead".to_owned()]);
     stack.start_importer().await;
     stack.connect(&["Lead"]).await;
     let mut seen = Vec::new();
@@ -415,7 +414,7 @@ async fn a_permanent_salesforce_error_fails_the_run_with_its_reason_and_loses_no
     assert_eq!(shown["error"]["salesforce_error_code"], "INVALID_TYPE", "{state}");
 
     // Access given back, the next run publishes every record.
-    org.faults.lock().expect("faults").unreadable_objects.clear();
+    stack.faults(|f| f.unreadable_objects.clear());
     stack.request_import().await;
     stack
         .collect_until(Duration::from_secs(60), &mut seen, |s| {

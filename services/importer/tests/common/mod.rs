@@ -168,6 +168,12 @@ impl Stack {
         (service, port)
     }
 
+    /// Changes the org's faults (latency, injected errors, permissions).
+    pub fn faults(&self, change: impl FnOnce(&mut sfsim::store::Faults)) {
+        let org = self.sfsim.sim.org(&self.org.org.id).expect("org");
+        change(&mut org.faults.lock().expect("faults"));
+    }
+
     /// `kill -9`: no goodbye, no shutdown.
     pub fn kill_importer(&mut self) {
         if let Some(mut service) = self.importer.take() {
