@@ -116,15 +116,7 @@ async fn main() -> anyhow::Result<()> {
     )?;
     let http = reqwest::Client::new();
     for port in [broker_port, importer_port] {
-        while http
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            .map(|r| r.status() != 200)
-            .unwrap_or(true)
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        fa_testkit::service::wait_ready(port).await;
     }
     sfsim
         .sim

@@ -46,9 +46,7 @@ async fn main() -> anyhow::Result<()> {
 
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    while http.get(format!("{base}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    fa_testkit::service::wait_ready(port).await;
     let registered = http
         .put(format!("{base}/v1/tenants/bench/salesforce/connection"))
         .bearer_auth(ADMIN_TOKEN)

@@ -37,6 +37,16 @@ async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, response.text().await.ok()?))
 }
 
+/// Waits up to 30 s for the service on `port` to answer `/readyz` with 200,
+/// and returns that answer's body; panics (failing the test) after that.
+pub async fn wait_ready(port: u16) -> String {
+    eventually(Duration::from_secs(30), "/readyz to answer 200", || async {
+        http_get(port, "/readyz").await.filter(|(status, _)| *status == 200)
+    })
+    .await
+    .1
+}
+
 /// `--help` describes the service and its configuration; `--version` names
 /// it with its version; both exit 0 without touching any dependency.
 pub fn answers_help_and_version(binary: &Binary<'_>) {
@@ -64,11 +74,8 @@ pub async fn serves_health_readiness_metrics_and_stops_on_sigterm(binary: &Binar
     let port = crate::process::free_port().expect("port");
     let mut service = binary.start(&binary.env(&vhost.url, &db.url, port));
 
-    let ready = eventually(Duration::from_secs(30), "/readyz to answer 200", || async {
-        http_get(port, "/readyz").await.filter(|(status, _)| *status == 200)
-    })
-    .await;
-    assert!(ready.1.contains("\"ready\":true"), "{}", ready.1);
+    let ready = wait_ready(port).await;
+    assert!(ready.contains("\"ready\":true"), "{ready}");
     assert_eq!(http_get(port, "/healthz").await.map(|(s, _)| s), Some(200));
     let (status, metrics) = http_get(port, "/metrics").await.expect("/metrics answers");
     assert_eq!(status, 200);
@@ -165,10 +172,7 @@ pub async fn exports_traces_when_an_otlp_endpoint_is_set(binary: &Binary<'_>) {
     let mut env = binary.env(&vhost.url, &db.url, port);
     env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".into(), format!("http://127.0.0.1:{}", collector.port));
     let mut service = binary.start(&env);
-    eventually(Duration::from_secs(30), "/readyz to answer 200", || async {
-        http_get(port, "/readyz").await.filter(|(status, _)| *status == 200)
-    })
-    .await;
+    wait_ready(port).await;
     service.signal("TERM").expect("SIGTERM");
     let (exit, _) = service.wait(Duration::from_secs(30)).expect("exits within 30 s");
     assert!(exit.success(), "stderr:\n{}", service.stderr());

@@ -6,7 +6,7 @@
 
 use std::{collections::HashMap, path::Path, time::Duration};
 
-use fa_testkit::{TestDatabase, TestVhost, eventually, process::Service};
+use fa_testkit::{TestDatabase, TestVhost, process::Service};
 use futures_util::StreamExt as _;
 use lapin::{
     Channel, Connection, ConnectionProperties,
@@ -146,14 +146,14 @@ impl Stack {
             _channel: channel,
             _connection: connection,
         };
-        wait_ready(broker_port).await;
+        fa_testkit::service::wait_ready(broker_port).await;
         stack
     }
 
     pub async fn start_importer(&mut self) {
         let service =
             Service::start(Path::new(env!("CARGO_BIN_EXE_importer")), &[], &self.env).expect("importer starts");
-        wait_ready(self.port).await;
+        fa_testkit::service::wait_ready(self.port).await;
         self.importer = Some(service);
     }
 
@@ -164,7 +164,7 @@ impl Stack {
         let mut env = self.env.clone();
         env.insert("FA_SF_HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}"));
         let service = Service::start(Path::new(env!("CARGO_BIN_EXE_importer")), &[], &env).expect("replica starts");
-        wait_ready(port).await;
+        fa_testkit::service::wait_ready(port).await;
         (service, port)
     }
 
@@ -269,14 +269,6 @@ impl Drop for Stack {
             let _ = service.signal("TERM");
         }
     }
-}
-
-async fn wait_ready(port: u16) {
-    eventually(Duration::from_secs(30), "the service to be ready", || async move {
-        let response = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await.ok()?;
-        (response.status() == 200).then_some(())
-    })
-    .await;
 }
 
 /// The `customer.upsert` bodies among `seen`.

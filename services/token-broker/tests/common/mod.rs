@@ -5,7 +5,7 @@
 
 use std::{collections::HashMap, path::Path, time::Duration};
 
-use fa_testkit::{TestDatabase, TestVhost, eventually, process::Service};
+use fa_testkit::{TestDatabase, TestVhost, process::Service};
 use serde_json::{Value, json};
 use sfsim::{fixture::ConnectedOrg, server::Server};
 
@@ -132,11 +132,7 @@ impl Stack {
 async fn launch(env: &HashMap<String, String>, port: u16) -> Service {
     let service =
         Service::start(Path::new(env!("CARGO_BIN_EXE_token-broker")), &[], env).expect("the token-broker starts");
-    eventually(Duration::from_secs(30), "the token-broker to be ready", || async move {
-        let response = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await.ok()?;
-        (response.status() == 200).then_some(())
-    })
-    .await;
+    fa_testkit::service::wait_ready(port).await;
     service
 }
 
