@@ -1,7 +1,9 @@
 //! `make bench`: records per second from Salesforce to confirmed publish,
 //! and the importer's peak memory.
 //!
-//! sfsim holds RECORDS Leads and adds PAGE_LATENCY to every API call; the
+//! sfsim holds RECORDS Leads (`IMPORT_BENCH_RECORDS` to change it, e.g. to
+//! see that peak memory does not grow with it) and adds PAGE_LATENCY to
+//! every API call; the
 //! token-broker runs in-process; the importer runs as its own process (the
 //! release binary, so its peak RSS is its own). `customer.upsert` goes to a
 //! queue that keeps the newest 1,000 (Front Agent's consumers are not what
@@ -36,7 +38,11 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(binary.exists(), "build it first: cargo build --release -p importer");
     let sfsim = sfsim::server::Server::start_local().await?;
     let org = sfsim::fixture::connected_org(&sfsim.sim, "Bench")?;
-    sfsim::control::generate_into(&sfsim.sim, &org.org, RECORDS, 0, 0, 7, 300);
+    let records = match std::env::var("IMPORT_BENCH_RECORDS") {
+        Ok(n) => n.parse().map_err(|_| anyhow::anyhow!("IMPORT_BENCH_RECORDS={n:?} is not a number of records"))?,
+        Err(_) => RECORDS,
+    };
+    sfsim::control::generate_into(&sfsim.sim, &org.org, records, 0, 0, 7, 300);
     let db = fa_testkit::TestDatabase::create().await?;
     let vhost = fa_testkit::TestVhost::create()?;
 
@@ -159,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let took = started.elapsed();
     peak_kib = peak_kib.max(vm_hwm_kib(pid).unwrap_or(0));
-    println!("import of {RECORDS} Leads, sfsim adding {PAGE_LATENCY_MS} ms to every call:");
+    println!("import of {records} Leads, sfsim adding {PAGE_LATENCY_MS} ms to every call:");
     println!(
         "  {upserts} customer.upsert confirmed in {runs} runs, {:.1} s: {:.0} records/s (page latency bound: {} records/s)",
         took.as_secs_f64(),
