@@ -281,6 +281,41 @@ async fn a_process_killed_mid_run_loses_no_record() {
 }
 
 #[tokio::test]
+async fn sigterm_ends_the_run_at_a_page_boundary_as_interrupted_and_loses_nothing() {
+    let mut stack = Stack::start(&[]).await;
+    let seeded: HashSet<String> = stack.seed("Lead", leads(6000, "停止", None)).await.into_iter().collect();
+    stack.faults(|f| f.latency_ms = 200);
+    stack.start_importer().await;
+    stack.connect(&["Lead"]).await;
+    let mut seen = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut seen, |s| !upserts(s).is_empty()).await;
+    let status = stack.terminate_importer();
+    assert!(status.success(), "{status:?}");
+    stack
+        .collect_until(Duration::from_secs(30), &mut seen, |s| {
+            completions(s).iter().any(|c| c["error"]["code"] == "interrupted")
+        })
+        .await;
+    let stopped = completions(&seen).into_iter().find(|c| c["error"]["code"] == "interrupted").cloned();
+    let stopped = stopped.expect("the stopped run");
+    assert_eq!(stopped["status"], "failed", "{stopped}");
+    assert_eq!(stopped["more_pending"], true, "{stopped}");
+    // The run finished the page it was publishing: whole pages only.
+    let before = upserts(&seen).len();
+    assert_eq!(before % 2000, 0, "{before} records published before the stop");
+
+    stack.faults(|f| f.latency_ms = 0);
+    stack.start_importer().await;
+    stack.request_import().await;
+    stack
+        .collect_until(Duration::from_secs(60), &mut seen, |s| {
+            completions(s).last().is_some_and(|c| c["status"] == "succeeded" && c["more_pending"] == false)
+        })
+        .await;
+    assert_eq!(ids(&seen), seeded);
+}
+
+#[tokio::test]
 async fn injected_503s_and_a_revoked_session_are_survived() {
     let mut stack = Stack::start(&[("FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "5000")]).await;
     let seeded: HashSet<String> = stack.seed("Lead", leads(3000, "障害", None)).await.into_iter().collect();

@@ -174,6 +174,14 @@ impl Stack {
         change(&mut org.faults.lock().expect("faults"));
     }
 
+    /// SIGTERM, as Kubernetes stops a pod; the importer's exit status.
+    pub fn terminate_importer(&mut self) -> std::process::ExitStatus {
+        let mut service = self.importer.take().expect("an importer runs");
+        service.signal("TERM").expect("SIGTERM");
+        let (status, _) = service.wait(Duration::from_secs(30)).expect("the importer exits within 30 s");
+        status
+    }
+
     /// `kill -9`: no goodbye, no shutdown.
     pub fn kill_importer(&mut self) {
         if let Some(mut service) = self.importer.take() {
