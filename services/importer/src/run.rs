@@ -573,8 +573,9 @@ impl Reader {
 /// Reads a cursor to its end into `pages`. Each page's successor is asked
 /// for as soon as its `nextRecordsUrl` is known, before the page is mapped
 /// and while it waits to be published: Salesforce's answer time, not the
-/// importer's work, sets the pace. Stops at the first failure (sent on) or
-/// when the receiver is gone.
+/// importer's work, sets the pace. Stops at the first failure (sent on),
+/// after a page that shows the org's allowance 90 % used (a pause is sent
+/// on), or when the receiver is gone.
 async fn read(org: Org, tenant: TenantId, first: PageRequest, pages: mpsc::Sender<Result<Page, Failure>>) {
     let fetch = |request: PageRequest| {
         let org = org.clone();
@@ -598,7 +599,13 @@ async fn read(org: Org, tenant: TenantId, first: PageRequest, pages: mpsc::Sende
                 return;
             }
         };
-        next = page.next_records_url.clone().map(|url| fetch(PageRequest::More(url)));
+        // An org at 90 % of its allowance gets no further call: the run
+        // publishes this page and pauses (behaviour.md §5).
+        let spent = page.usage.filter(|usage| usage.ratio() >= PAUSE_AT);
+        next = match spent {
+            Some(_) => None,
+            None => page.next_records_url.clone().map(|url| fetch(PageRequest::More(url))),
+        };
         // Mapping (phone numbers above all) is CPU work: off the async
         // workers, so the next page's request and the publishing go on.
         let tenant = tenant.clone();
@@ -616,7 +623,14 @@ async fn read(org: Org, tenant: TenantId, first: PageRequest, pages: mpsc::Sende
                 return;
             }
         };
+        let more = page.next_records_url.is_some();
         if pages.send(Ok(page)).await.is_err() {
+            return;
+        }
+        if let Some(usage) = spent
+            && more
+        {
+            let _ = pages.send(Err(Failure::Pause { reason: describe_usage(usage) })).await;
             return;
         }
     }

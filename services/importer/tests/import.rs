@@ -335,7 +335,7 @@ async fn injected_503s_and_a_revoked_session_are_survived() {
 #[tokio::test]
 async fn a_spent_allowance_pauses_the_tenant_without_failing_it() {
     let mut stack = Stack::start(&[]).await;
-    stack.seed("Lead", leads(50, "上限", None)).await;
+    stack.seed("Lead", leads(3000, "上限", None)).await;
     let org = stack.sfsim.sim.org(&stack.org.org.id).expect("org");
     org.set_limits(Some(14_990), Some(15_000));
     stack.start_importer().await;
@@ -354,6 +354,11 @@ async fn a_spent_allowance_pauses_the_tenant_without_failing_it() {
         .await
         .expect("text");
     assert!(metrics.contains(&format!("fa_tenant_paused{{service=\"importer\",tenant=\"{TENANT}\"}} 1")), "{metrics}");
+    // The first page showed 90 % used: no further page was asked for.
+    let calls = org.calls();
+    let pages: u64 = calls.iter().filter(|(route, _)| route.contains("/query")).map(|(_, n)| n).sum();
+    assert_eq!(pages, 1, "{calls:?}");
+    assert_eq!(upserts(&seen).len(), 2000, "the page read before the pause is published");
 
     // The window rolls; a manual request looks again at once.
     org.set_limits(Some(0), None);
@@ -363,7 +368,7 @@ async fn a_spent_allowance_pauses_the_tenant_without_failing_it() {
             completions(s).last().is_some_and(|c| c["more_pending"] == false)
         })
         .await;
-    assert_eq!(ids(&seen).len(), 50, "every lead arrived after the pause");
+    assert_eq!(ids(&seen).len(), 3000, "every lead arrived after the pause");
 }
 
 #[tokio::test]
