@@ -324,6 +324,10 @@ impl Importer {
         run: &mut RunState,
     ) -> anyhow::Result<End> {
         for &object in &connection.objects {
+            // No query after SIGTERM.
+            if self.stop.is_cancelled() {
+                return Ok(End::Failed(Failure::Stopped));
+            }
             let reader = match readers.entry(object) {
                 std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                 std::collections::hash_map::Entry::Vacant(entry) => {
@@ -341,7 +345,13 @@ impl Importer {
                 let waited = Instant::now();
                 let batch = match reader.next_batch(run.budget).await {
                     Ok(Some(batch)) => batch,
-                    Ok(None) => break,
+                    // The object is read; a last page that showed the
+                    // allowance 90 % used (with nothing left to publish)
+                    // still pauses, before any other object is queried.
+                    Ok(None) => match reader.latest_usage.filter(|usage| usage.ratio() >= PAUSE_AT) {
+                        Some(usage) => return Ok(End::Paused(describe_usage(usage))),
+                        None => break,
+                    },
                     Err(Failure::Pause { reason }) => return Ok(End::Paused(reason)),
                     Err(failure) => return Ok(End::Failed(failure)),
                 };
@@ -500,11 +510,14 @@ struct Batch {
 /// One object's read: the task that reads its pages, and what is decided
 /// and not yet published.
 struct Reader {
-    resume: Resume<Prepared>,
+    resume: Resume,
     ready: VecDeque<(Prepared, Fate)>,
     /// Pages in read order; `None` once the last one arrived.
     pages: Option<mpsc::Receiver<Result<Page, Failure>>>,
+    /// The allowance of pages not yet handed out in a batch.
     usage: Option<ApiUsage>,
+    /// The allowance the newest page reported.
+    latest_usage: Option<ApiUsage>,
     /// Stops reading when the reader is dropped.
     _reading: AbortOnDropHandle<()>,
 }
@@ -529,6 +542,7 @@ impl Reader {
             ready: VecDeque::new(),
             pages: Some(receiver),
             usage: None,
+            latest_usage: None,
             _reading: AbortOnDropHandle::new(reading),
         }
     }
@@ -543,15 +557,13 @@ impl Reader {
                 None => return Err(Failure::Exhausted { message: "reading pages stopped unexpectedly".to_owned() }),
             };
             self.usage = page.usage.or(self.usage);
-            let mut out = Vec::with_capacity(page.records.len());
-            for row in page.records {
-                self.resume.admit(row, &mut out);
-            }
-            if page.next_records_url.is_none() {
-                self.resume.finish(&mut out);
+            self.latest_usage = page.usage.or(self.latest_usage);
+            let more = page.next_records_url.is_some();
+            let resume = &mut self.resume;
+            self.ready.extend(page.records.into_iter().filter_map(|row| resume.admit(&row).map(|fate| (row, fate))));
+            if !more {
                 self.pages = None;
             }
-            self.ready.extend(out);
         }
         let mut rows = Vec::new();
         let mut new = 0u64;

@@ -7,15 +7,16 @@
 //! Salesforce can commit a record after records with later stamps are
 //! already visible (behaviour.md §3). [`Resume`] then sorts what comes back,
 //! in the query's `ORDER BY SystemModstamp, Id` order:
-//! - before the watermark's stamp: the overlap, published again but not
-//!   counted against the run's cap (Front Agent upserts);
-//! - at the watermark's stamp, up to and including the watermark record:
-//!   published by an earlier run, skipped;
-//! - after that: new.
+//! - before the watermark record (an earlier stamp, or its own stamp and
+//!   before it in the query's order): the overlap, published again but not
+//!   counted against the run's cap (Front Agent upserts). A record committed
+//!   late with the watermark's own stamp is among them, so it is not lost;
+//! - the watermark record itself: confirmed by an earlier run, skipped;
+//! - after it: new.
 //!
-//! Records sharing the watermark's stamp are held back until the watermark
-//! record shows up. If it never does (it was changed since, so it moved
-//! later), all of them are new: nothing is skipped on a guess.
+//! If the watermark record does not show up at its stamp (it was changed
+//! since, so it moved later), the records at that stamp are all sent as
+//! overlap: nothing is skipped on a guess, and nothing is held in memory.
 
 use fa_messages::{SObject, TenantId};
 use sqlx::PgPool;
@@ -42,12 +43,10 @@ pub enum Fate {
 
 /// Sorts records of one read against the watermark it started from.
 #[derive(Debug)]
-pub struct Resume<R> {
+pub struct Resume {
     watermark: Option<Watermark>,
-    /// Records at the watermark's stamp seen before the watermark record.
-    held: Vec<R>,
-    /// The watermark record was seen (or there was none): all that follows
-    /// is new.
+    /// The read is past the watermark record (or there was none): all that
+    /// follows is new.
     passed: bool,
 }
 
@@ -59,51 +58,33 @@ pub trait Stamped {
     fn id(&self) -> &str;
 }
 
-impl<R: Stamped> Resume<R> {
+impl Resume {
     /// A filter for a read that started from `watermark` (none: the first
     /// read of the object, everything is new).
     pub fn new(watermark: Option<Watermark>) -> Self {
         let passed = watermark.is_none();
-        Self { watermark, held: Vec::new(), passed }
+        Self { watermark, passed }
     }
 
-    /// Sorts the next record; appends to `out` what can be decided now.
-    pub fn admit(&mut self, record: R, out: &mut Vec<(R, Fate)>) {
+    /// What to do with the next record read, in the query's order; `None`
+    /// for the watermark record itself.
+    pub fn admit(&mut self, record: &impl Stamped) -> Option<Fate> {
         if self.passed {
-            out.push((record, Fate::New));
-            return;
+            return Some(Fate::New);
         }
-        let Some(wm) = &self.watermark else {
-            out.push((record, Fate::New));
-            return;
-        };
+        let Some(wm) = &self.watermark else { return Some(Fate::New) };
         let at = record.modified_at();
-        if at < wm.modified_at {
-            out.push((record, Fate::Overlap));
+        if at < wm.modified_at || (at == wm.modified_at && record.id() != wm.id) {
+            Some(Fate::Overlap)
         } else if at == wm.modified_at {
-            if record.id() == wm.id {
-                // Everything held was published before the watermark.
-                self.held.clear();
-                self.passed = true;
-            } else {
-                self.held.push(record);
-            }
+            self.passed = true;
+            None
         } else {
-            // Past the watermark's stamp without meeting the watermark
-            // record: it moved; what was held is new after all.
-            self.release(out);
-            out.push((record, Fate::New));
+            // Past the watermark's stamp, with or without meeting the
+            // watermark record (it may have moved).
+            self.passed = true;
+            Some(Fate::New)
         }
-    }
-
-    /// The read ended: what is still held is new.
-    pub fn finish(&mut self, out: &mut Vec<(R, Fate)>) {
-        self.release(out);
-    }
-
-    fn release(&mut self, out: &mut Vec<(R, Fate)>) {
-        self.passed = true;
-        out.extend(self.held.drain(..).map(|r| (r, Fate::New)));
     }
 }
 
@@ -188,12 +169,7 @@ mod tests {
 
     fn check(watermark: Option<(OffsetDateTime, &str)>, read: &[R], expected: &[(&str, Fate)]) {
         let mut resume = Resume::new(watermark.map(|(modified_at, id)| Watermark { modified_at, id: id.to_owned() }));
-        let mut out = Vec::new();
-        for r in read {
-            resume.admit(r.clone(), &mut out);
-        }
-        resume.finish(&mut out);
-        let got: Vec<(&str, Fate)> = out.iter().map(|(r, f)| (r.1, *f)).collect();
+        let got: Vec<(&str, Fate)> = read.iter().filter_map(|r| resume.admit(r).map(|fate| (r.1, fate))).collect();
         assert_eq!(got, expected, "watermark {watermark:?}");
     }
 
@@ -202,21 +178,28 @@ mod tests {
         use Fate::{New, Overlap};
         // The first read: all new.
         check(None, &[R(T0, "a"), R(T1, "b")], &[("a", New), ("b", New)]);
-        // Overlap before the stamp, skip up to the watermark record, then new.
+        // Overlap before the watermark record (also at its own stamp: a
+        // record committed late there is sent again, not lost), the
+        // watermark record skipped, then new.
         check(
             Some((T1, "c")),
             &[R(T0, "x"), R(T1, "a"), R(T1, "b"), R(T1, "c"), R(T1, "d"), R(T2, "e")],
-            &[("x", Overlap), ("d", New), ("e", New)],
+            &[("x", Overlap), ("a", Overlap), ("b", Overlap), ("d", New), ("e", New)],
         );
         // 500 records sharing one stamp across a page boundary: the ones
-        // after the watermark record all come.
+        // after the watermark record all come as new.
         let shared: Vec<R> = (0..500).map(|i| R(T1, Box::leak(format!("r{i:03}").into_boxed_str()))).collect();
-        let expected: Vec<(&str, Fate)> = shared[251..].iter().map(|r| (r.1, New)).collect();
+        let expected: Vec<(&str, Fate)> = shared
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 250)
+            .map(|(i, r)| (r.1, if i < 250 { Overlap } else { New }))
+            .collect();
         check(Some((T1, "r250")), &shared, &expected);
         // The watermark record moved (changed since): nothing at its old
         // stamp is skipped.
-        check(Some((T1, "gone")), &[R(T1, "a"), R(T1, "b"), R(T2, "c")], &[("a", New), ("b", New), ("c", New)]);
-        check(Some((T1, "gone")), &[R(T1, "a"), R(T1, "b")], &[("a", New), ("b", New)]);
+        check(Some((T1, "gone")), &[R(T1, "a"), R(T1, "b"), R(T2, "c")], &[("a", Overlap), ("b", Overlap), ("c", New)]);
+        check(Some((T1, "gone")), &[R(T1, "a"), R(T1, "b")], &[("a", Overlap), ("b", Overlap)]);
         // Nothing after the watermark.
         check(Some((T1, "c")), &[R(T1, "c")], &[]);
         check(Some((T2, "z")), &[R(T0, "a")], &[("a", Overlap)]);

@@ -463,3 +463,41 @@ async fn a_permanent_salesforce_error_fails_the_run_with_its_reason_and_loses_no
         .await;
     assert_eq!(ids(&seen), seeded);
 }
+
+#[tokio::test]
+async fn an_allowance_spent_on_an_empty_page_pauses_before_the_next_object_is_queried() {
+    let mut stack = Stack::start(&[]).await;
+    let contacts: HashSet<String> = stack
+        .seed(
+            "Contact",
+            json!([{ "LastName": "田中", "FirstName": "一郎" }, { "LastName": "中村", "FirstName": "花子" }]),
+        )
+        .await
+        .into_iter()
+        .collect();
+    let org = stack.sfsim.sim.org(&stack.org.org.id).expect("org");
+    org.set_limits(Some(14_990), Some(15_000));
+    stack.start_importer().await;
+    // No Leads at all: the Lead query answers an empty page, showing the
+    // allowance 90 % used.
+    stack.connect(&["Lead", "Contact"]).await;
+    let mut seen = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut seen, |s| !completions(s).is_empty()).await;
+    let run = completions(&seen)[0].clone();
+    assert_eq!(run["status"], "succeeded", "paused, not failed: {run}");
+    assert_eq!(run["more_pending"], true, "{run}");
+    let calls = org.calls();
+    let queries: u64 = calls.iter().filter(|(route, _)| route.contains("/query")).map(|(_, n)| n).sum();
+    assert_eq!(queries, 1, "Contacts are not queried once the allowance is 90 % used: {calls:?}");
+    let (_, state) = stack.admin(reqwest::Method::GET, &format!("/v1/tenants/{TENANT}/imports")).await;
+    assert!(state["paused_until"].is_string(), "{state}");
+
+    org.set_limits(Some(0), None);
+    stack.request_import().await;
+    stack
+        .collect_until(Duration::from_secs(60), &mut seen, |s| {
+            completions(s).last().is_some_and(|c| c["more_pending"] == false)
+        })
+        .await;
+    assert_eq!(ids(&seen), contacts);
+}
