@@ -38,6 +38,13 @@ rm -f "$demo/credentials.json"
 pids+=($!)
 for _ in $(seq 1 60); do [ -s "$demo/credentials.json" ] && break; sleep 0.5; done
 
+# Front Agent's side: a queue bound to salesforce.sync, printed. Without a
+# bound queue the connector's publishes are unroutable and fail, as they
+# should (nothing may be lost).
+[ -x "$bin/frontagent-stub" ] || { echo "error: $bin/frontagent-stub is missing: run 'make run' (it builds first)" >&2; exit 1; }
+"$bin/frontagent-stub" 2>&1 | sed -u "s/^/[frontagent] /" &
+pids+=($!)
+
 for entry in "${services[@]}"; do
   name=${entry%%:*} port=${entry##*:}
   [ -x "$bin/$name" ] || { echo "error: $bin/$name is missing: run 'make run' (it builds first)" >&2; exit 1; }
@@ -84,6 +91,9 @@ sfsim (a local Salesforce) serves http://127.0.0.1:8090 with a demo org:
 The connector runs. Admin API token: $FA_SF_ADMIN_TOKEN
   curl -H "Authorization: Bearer $FA_SF_ADMIN_TOKEN" http://127.0.0.1:8080/v1/tenants/demo/salesforce/connection
   curl -H "Authorization: Bearer $FA_SF_ADMIN_TOKEN" http://127.0.0.1:8080/v1/tenants/demo/salesforce/users
+  curl -H "Authorization: Bearer $FA_SF_ADMIN_TOKEN" http://127.0.0.1:8081/v1/tenants/demo/imports
+What the connector publishes to salesforce.sync lands in the queue frontagent.demo
+and is printed as [frontagent] lines.
 RabbitMQ: amqp://guest:guest@127.0.0.1:5672/%2f   PostgreSQL: postgres://postgres@127.0.0.1:5432/fa_salesforce
 Press Ctrl-C to stop.
 EOM
