@@ -29,7 +29,18 @@ pub async fn try_lock(pool: &PgPool, tenant: &TenantId) -> Result<Option<TenantL
     }
 }
 
+/// How long the check of a held lock may take before it counts as lost.
+const CHECK_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl TenantLock {
+    /// Whether the lock is still held: its connection answers (if the
+    /// connection died, say in a database failover, the lock went with it
+    /// and another replica may take the tenant).
+    pub async fn held(&mut self) -> bool {
+        let ping = sqlx::query("SELECT 1").execute(&mut self.connection);
+        matches!(tokio::time::timeout(CHECK_WITHIN, ping).await, Ok(Ok(_)))
+    }
+
     /// Releases the lock.
     pub async fn release(mut self) {
         let _ = sqlx::query(UNLOCK).bind(&self.tenant).execute(&mut self.connection).await;

@@ -45,6 +45,9 @@ pub enum Failure {
     },
     /// SIGTERM: stop at this page boundary.
     Stopped,
+    /// The tenant's run lock was lost (its database connection closed):
+    /// stop, so that two runs of the tenant never overlap.
+    LockLost,
 }
 
 /// What to read next.

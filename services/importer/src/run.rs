@@ -31,7 +31,7 @@ use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 use tracing::Instrument as _;
 
 use crate::{
-    lock,
+    lock::{self, TenantLock},
     mapping::{self, Mapped, Row},
     org::{Failure, Org, PAUSE_AT, PageRequest},
     query, schedule,
@@ -166,10 +166,10 @@ impl Importer {
             tracing::info!(tenant_id = %tenant, %reason, "the tenant is paused for its API allowance; not running now");
             return Ok(Started::Paused);
         }
-        let Some(lock) = lock::try_lock(&self.pool, tenant).await? else { return Ok(Started::Busy) };
+        let Some(mut lock) = lock::try_lock(&self.pool, tenant).await? else { return Ok(Started::Busy) };
         let outcome = async {
             self.close_interrupted(tenant).await?;
-            self.sequence(tenant, &connection, reason).await
+            self.sequence(tenant, &connection, reason, &mut lock).await
         }
         .await;
         lock.release().await;
@@ -215,6 +215,7 @@ impl Importer {
         tenant: &TenantId,
         connection: &Connection,
         mut reason: ImportReason,
+        lock: &mut TenantLock,
     ) -> anyhow::Result<()> {
         let org = Org::new(
             tenant.as_str(),
@@ -242,7 +243,7 @@ impl Importer {
 
             let mut run =
                 RunState { run_id: run_id.clone(), counts: Vec::new(), budget: self.settings.max_records_per_run };
-            let end = self.one_run(tenant, connection, &org, &mut readers, &mut run).instrument(span).await?;
+            let end = self.one_run(tenant, connection, &org, &mut readers, &mut run, lock).instrument(span).await?;
             let (status, more_pending, error) = match &end {
                 End::CaughtUp => (ImportStatus::Succeeded, false, None),
                 End::MorePending => (ImportStatus::Succeeded, true, None),
@@ -322,6 +323,7 @@ impl Importer {
         org: &Org,
         readers: &mut HashMap<SObject, Reader>,
         run: &mut RunState,
+        lock: &mut TenantLock,
     ) -> anyhow::Result<End> {
         for &object in &connection.objects {
             // No query after SIGTERM.
@@ -355,6 +357,9 @@ impl Importer {
                     Err(Failure::Pause { reason }) => return Ok(End::Paused(reason)),
                     Err(failure) => return Ok(End::Failed(failure)),
                 };
+                if !lock.held().await {
+                    return Ok(End::Failed(Failure::LockLost));
+                }
                 let usage = batch.usage;
                 let (records, waited) = (batch.rows.len(), waited.elapsed());
                 let publishing = Instant::now();
@@ -489,6 +494,11 @@ fn failure_detail(failure: &Failure) -> ErrorDetail {
         Failure::Stopped => ErrorDetail {
             code: fa_messages::IMPORT_INTERRUPTED.into(),
             message: "the importer was stopped (SIGTERM) at a page boundary; the next run resumes after the last confirmed record".into(),
+            salesforce_error_code: None,
+        },
+        Failure::LockLost => ErrorDetail {
+            code: fa_messages::IMPORT_INTERRUPTED.into(),
+            message: "the run lost its lock (its database connection closed) and stopped, so that two runs of the tenant never overlap; the next run resumes after the last confirmed record".into(),
             salesforce_error_code: None,
         },
         Failure::Pause { reason } => ErrorDetail { code: "paused".into(), message: reason.clone(), salesforce_error_code: None },

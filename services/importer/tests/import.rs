@@ -501,3 +501,42 @@ async fn an_allowance_spent_on_an_empty_page_pauses_before_the_next_object_is_qu
         .await;
     assert_eq!(ids(&seen), contacts);
 }
+
+#[tokio::test]
+async fn a_run_that_loses_its_lock_stops_and_the_next_run_loses_nothing() {
+    let mut stack = Stack::start(&[("FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "1000")]).await;
+    let seeded: HashSet<String> = stack.seed("Lead", leads(4000, "切断", None)).await.into_iter().collect();
+    stack.faults(|f| f.latency_ms = 150);
+    stack.start_importer().await;
+    stack.connect(&["Lead"]).await;
+    let mut seen = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut seen, |s| !upserts(s).is_empty()).await;
+    // The database drops the lock's connection (as in a failover): another
+    // replica could now take the tenant.
+    let pool = sqlx::PgPool::connect(&stack.db.url).await.expect("database");
+    let (dropped,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_locks
+         WHERE locktype = 'advisory' AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS t",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("terminate");
+    assert_eq!(dropped, 1, "one run holds one lock");
+    stack
+        .collect_until(Duration::from_secs(60), &mut seen, |s| {
+            completions(s).iter().any(|c| c["error"]["message"].as_str().is_some_and(|m| m.contains("lost its lock")))
+        })
+        .await;
+    let stopped = completions(&seen).into_iter().find(|c| c["error"]["code"] == "interrupted").cloned();
+    assert_eq!(stopped.expect("the stopped run")["status"], "failed");
+
+    stack.faults(|f| f.latency_ms = 0);
+    stack.request_import().await;
+    stack
+        .collect_until(Duration::from_secs(60), &mut seen, |s| {
+            completions(s).last().is_some_and(|c| c["status"] == "succeeded" && c["more_pending"] == false)
+        })
+        .await;
+    assert!(seeded.is_subset(&ids(&seen)));
+}
