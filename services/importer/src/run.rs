@@ -345,7 +345,13 @@ impl Importer {
                     return Ok(End::MorePending);
                 }
                 let waited = Instant::now();
-                let batch = match reader.next_batch(run.budget).await {
+                // SIGTERM while a page is on its way (a query may take up to
+                // two minutes) stops the run now, within the pod's grace.
+                let next = tokio::select! {
+                    next = reader.next_batch(run.budget) => next,
+                    _ = self.stop.cancelled() => return Ok(End::Failed(Failure::Stopped)),
+                };
+                let batch = match next {
                     Ok(Some(batch)) => batch,
                     // The object is read; a last page that showed the
                     // allowance 90 % used (with nothing left to publish)

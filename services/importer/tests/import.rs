@@ -540,3 +540,29 @@ async fn a_run_that_loses_its_lock_stops_and_the_next_run_loses_nothing() {
         .await;
     assert!(seeded.is_subset(&ids(&seen)));
 }
+
+#[tokio::test]
+async fn sigterm_while_salesforce_is_slow_stops_without_waiting_for_the_page() {
+    let mut stack = Stack::start(&[]).await;
+    stack.seed("Lead", leads(10, "遅延", None)).await;
+    stack.start_importer().await;
+    // Every call now takes a minute: the run sits waiting for its first page.
+    stack.faults(|f| f.latency_ms = 60_000);
+    stack.connect(&["Lead"]).await;
+    fa_testkit::eventually(Duration::from_secs(30), "a run to be going on", || async {
+        let (_, state) = stack.admin(reqwest::Method::GET, &format!("/v1/tenants/{TENANT}/imports")).await;
+        (state["runs"][0]["status"] == "running").then_some(())
+    })
+    .await;
+    let mut importer = stack.importer.take().expect("importer");
+    importer.signal("TERM").expect("SIGTERM");
+    // Well inside the pod's 45 s grace, and long before the page comes.
+    let (status, took) = importer.wait(Duration::from_secs(15)).expect("stops without waiting for the page");
+    assert!(status.success(), "{status:?} after {took:?}");
+    let mut seen = Vec::new();
+    stack
+        .collect_until(Duration::from_secs(10), &mut seen, |s| {
+            completions(s).iter().any(|c| c["error"]["code"] == "interrupted")
+        })
+        .await;
+}
