@@ -21,11 +21,7 @@ async fn five_thousand_leads_arrive_in_runs_of_at_most_two_thousand_oldest_chang
     stack.connect(&["Lead"]).await;
 
     let mut seen = Vec::new();
-    stack
-        .collect_until(Duration::from_secs(120), &mut seen, |s| {
-            completions(s).last().is_some_and(|c| c["more_pending"] == false)
-        })
-        .await;
+    stack.collect_until_caught_up(&mut seen).await;
     let runs = completions(&seen);
     assert_eq!(runs.len(), 3, "{runs:?}");
     let published: Vec<u64> = runs.iter().map(|r| r["objects"][0]["published"].as_u64().unwrap_or(0)).collect();
@@ -215,11 +211,7 @@ async fn five_hundred_records_sharing_one_stamp_across_a_page_boundary_all_arriv
     stack.start_importer().await;
     stack.connect(&["Lead"]).await;
     let mut seen = Vec::new();
-    stack
-        .collect_until(Duration::from_secs(60), &mut seen, |s| {
-            completions(s).last().is_some_and(|c| c["more_pending"] == false)
-        })
-        .await;
+    stack.collect_until_caught_up(&mut seen).await;
     let got = ids(&seen);
     assert!(
         shared.iter().all(|id| got.contains(id)),
@@ -268,11 +260,7 @@ async fn a_process_killed_mid_run_loses_no_record() {
     stack.faults(|f| f.latency_ms = 0);
     stack.start_importer().await;
     stack.request_import().await;
-    stack
-        .collect_until(Duration::from_secs(120), &mut seen, |s| {
-            completions(s).last().is_some_and(|c| c["more_pending"] == false && c["status"] == "succeeded")
-        })
-        .await;
+    stack.collect_until_caught_up(&mut seen).await;
     let got = ids(&seen);
     let missing = seeded.difference(&got).count();
     assert_eq!(missing, 0, "{missing} records lost");
@@ -307,11 +295,7 @@ async fn sigterm_ends_the_run_at_a_page_boundary_as_interrupted_and_loses_nothin
     stack.faults(|f| f.latency_ms = 0);
     stack.start_importer().await;
     stack.request_import().await;
-    stack
-        .collect_until(Duration::from_secs(60), &mut seen, |s| {
-            completions(s).last().is_some_and(|c| c["status"] == "succeeded" && c["more_pending"] == false)
-        })
-        .await;
+    stack.collect_until_caught_up(&mut seen).await;
     assert_eq!(ids(&seen), seeded);
 }
 
@@ -363,11 +347,7 @@ async fn a_spent_allowance_pauses_the_tenant_without_failing_it() {
     // The window rolls; a manual request looks again at once.
     org.set_limits(Some(0), None);
     stack.request_import().await;
-    stack
-        .collect_until(Duration::from_secs(60), &mut seen, |s| {
-            completions(s).last().is_some_and(|c| c["more_pending"] == false)
-        })
-        .await;
+    stack.collect_until_caught_up(&mut seen).await;
     assert_eq!(ids(&seen).len(), 3000, "every lead arrived after the pause");
 }
 
@@ -388,11 +368,7 @@ async fn two_replicas_never_run_one_tenant_at_once() {
         assert_eq!(status, 202, "{body}");
     }
     let mut seen = Vec::new();
-    stack
-        .collect_until(Duration::from_secs(120), &mut seen, |s| {
-            completions(s).last().is_some_and(|c| c["more_pending"] == false)
-        })
-        .await;
+    stack.collect_until_caught_up(&mut seen).await;
     assert!(seeded.is_subset(&ids(&seen)));
 
     let pool = sqlx::PgPool::connect(&stack.db.url).await.expect("database");
@@ -456,11 +432,7 @@ async fn a_permanent_salesforce_error_fails_the_run_with_its_reason_and_loses_no
     // Access given back, the next run publishes every record.
     stack.faults(|f| f.unreadable_objects.clear());
     stack.request_import().await;
-    stack
-        .collect_until(Duration::from_secs(60), &mut seen, |s| {
-            completions(s).last().is_some_and(|c| c["status"] == "succeeded" && c["more_pending"] == false)
-        })
-        .await;
+    stack.collect_until_caught_up(&mut seen).await;
     assert_eq!(ids(&seen), seeded);
 }
 
@@ -494,11 +466,7 @@ async fn an_allowance_spent_on_an_empty_page_pauses_before_the_next_object_is_qu
 
     org.set_limits(Some(0), None);
     stack.request_import().await;
-    stack
-        .collect_until(Duration::from_secs(60), &mut seen, |s| {
-            completions(s).last().is_some_and(|c| c["more_pending"] == false)
-        })
-        .await;
+    stack.collect_until_caught_up(&mut seen).await;
     assert_eq!(ids(&seen), contacts);
 }
 
@@ -533,11 +501,7 @@ async fn a_run_that_loses_its_lock_stops_and_the_next_run_loses_nothing() {
 
     stack.faults(|f| f.latency_ms = 0);
     stack.request_import().await;
-    stack
-        .collect_until(Duration::from_secs(60), &mut seen, |s| {
-            completions(s).last().is_some_and(|c| c["status"] == "succeeded" && c["more_pending"] == false)
-        })
-        .await;
+    stack.collect_until_caught_up(&mut seen).await;
     assert!(seeded.is_subset(&ids(&seen)));
 }
 

@@ -248,6 +248,15 @@ impl Stack {
         assert_eq!(status, 202, "{body}");
     }
 
+    /// Reads published messages until a run says the tenant is caught up
+    /// (`succeeded`, nothing more pending).
+    pub async fn collect_until_caught_up(&mut self, seen: &mut Vec<(String, Value)>) {
+        self.collect_until(Duration::from_secs(120), seen, |s| {
+            completions(s).last().is_some_and(|c| c["status"] == "succeeded" && c["more_pending"] == false)
+        })
+        .await;
+    }
+
     /// Reads published messages until `done` says enough, or the deadline.
     pub async fn collect_until(
         &mut self,
