@@ -20,6 +20,11 @@ use crate::{SERVICE, mapping::Row};
 /// The share of the daily allowance at which a tenant pauses (behaviour.md §5).
 pub const PAUSE_AT: f64 = 0.9;
 
+/// `usage` when it says the org has used [`PAUSE_AT`] of its allowance.
+pub fn spent(usage: Option<ApiUsage>) -> Option<ApiUsage> {
+    usage.filter(|usage| usage.ratio() >= PAUSE_AT)
+}
+
 /// Why a page could not be had.
 #[derive(Debug, Clone)]
 pub enum Failure {
@@ -109,9 +114,7 @@ impl Org {
             let error = match answer {
                 Ok(page) => {
                     self.watch(page.usage);
-                    if let Some(usage) = page.usage
-                        && usage.ratio() >= PAUSE_AT
-                    {
+                    if let Some(usage) = spent(page.usage) {
                         // The page is good; the run publishes it, then pauses.
                         tracing::warn!(tenant_id = %self.tenant, used = usage.used, max = usage.max,
                             "the org has used 90 % of its daily API allowance; pausing this tenant");

@@ -33,7 +33,7 @@ use tracing::Instrument as _;
 use crate::{
     lock::{self, TenantLock},
     mapping::{self, Mapped, Row},
-    org::{Failure, Org, PAUSE_AT, PageRequest},
+    org::{self, Failure, Org, PageRequest},
     query, schedule,
     watermark::{self, Fate, Resume, Stamped, Watermark},
 };
@@ -356,7 +356,8 @@ impl Importer {
                     // The object is read; a last page that showed the
                     // allowance 90 % used (with nothing left to publish)
                     // still pauses, before any other object is queried.
-                    Ok(None) => match reader.latest_usage.filter(|usage| usage.ratio() >= PAUSE_AT) {
+                    // (Its allowance was not handed out in a batch.)
+                    Ok(None) => match org::spent(reader.usage.take()) {
                         Some(usage) => return Ok(End::Paused(describe_usage(usage))),
                         None => break,
                     },
@@ -379,9 +380,7 @@ impl Importer {
                     published_ms = publishing.elapsed().as_secs_f64() * 1e3,
                     "batch published and its watermark saved"
                 );
-                if let Some(usage) = usage
-                    && usage.ratio() >= PAUSE_AT
-                {
+                if let Some(usage) = org::spent(usage) {
                     return Ok(End::Paused(describe_usage(usage)));
                 }
             }
@@ -532,8 +531,6 @@ struct Reader {
     pages: Option<mpsc::Receiver<Result<Page, Failure>>>,
     /// The allowance of pages not yet handed out in a batch.
     usage: Option<ApiUsage>,
-    /// The allowance the newest page reported.
-    latest_usage: Option<ApiUsage>,
     /// Stops reading when the reader is dropped.
     _reading: AbortOnDropHandle<()>,
 }
@@ -558,7 +555,6 @@ impl Reader {
             ready: VecDeque::new(),
             pages: Some(receiver),
             usage: None,
-            latest_usage: None,
             _reading: AbortOnDropHandle::new(reading),
         }
     }
@@ -573,7 +569,6 @@ impl Reader {
                 None => return Err(Failure::Exhausted { message: "reading pages stopped unexpectedly".to_owned() }),
             };
             self.usage = page.usage.or(self.usage);
-            self.latest_usage = page.usage.or(self.latest_usage);
             let more = page.next_records_url.is_some();
             let resume = &mut self.resume;
             self.ready.extend(page.records.into_iter().filter_map(|row| resume.admit(&row).map(|fate| (row, fate))));
@@ -629,7 +624,7 @@ async fn read(org: Org, tenant: TenantId, first: PageRequest, pages: mpsc::Sende
         };
         // An org at 90 % of its allowance gets no further call: the run
         // publishes this page and pauses (behaviour.md §5).
-        let spent = page.usage.filter(|usage| usage.ratio() >= PAUSE_AT);
+        let spent = org::spent(page.usage);
         next = match spent {
             Some(_) => None,
             None => page.next_records_url.clone().map(|url| fetch(PageRequest::More(url))),
