@@ -49,7 +49,7 @@ pub use users::{User, active_users, user};
 
 /// The HTTP client every service talks to Salesforce with: no redirects (a
 /// login URL must not lead anywhere the allowlist did not admit, and the
-/// token goes only to the instance URL), 10 s to connect, and 60 s for a
+/// token goes only to the instance URL), 10 s to connect, and 30 s for a
 /// call that sets no wait of its own (queries wait [`client::QUERY_TIMEOUT`],
 /// the token exchange [`oauth::EXCHANGE_TIMEOUT`]).
 ///
@@ -59,7 +59,7 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(std::time::Duration::from_secs(10))
-        .timeout(std::time::Duration::from_secs(60))
+        .timeout(std::time::Duration::from_secs(30))
         .user_agent(concat!("front-agent-salesforce-connector/", env!("CARGO_PKG_VERSION")))
         .build()
 }
