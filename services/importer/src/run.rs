@@ -6,9 +6,9 @@
 //! Streaming: while one page is published, the next ones are already being
 //! read (each asked for as soon as the cursor's `nextRecordsUrl` is known);
 //! at most four pages are in memory, whatever the number of records: one
-//! published, one waiting, one being mapped, one being read. A catch-up run continues the cursor of
-//! the run before it in the same process, so the pipeline never drains
-//! between runs.
+//! published, one waiting, one being mapped, one being read. A catch-up
+//! run continues the cursor of the run before it in the same process, so
+//! the pipeline never drains between runs.
 
 use std::{
     collections::{HashMap, VecDeque},
