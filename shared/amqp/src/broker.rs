@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::{
+    batch::{BatchHandler, BatchOptions},
     consume::{self, ConsumerHandle, ConsumerOptions, Handler},
     headers,
     publish::{Outgoing, PublishError},
@@ -253,6 +254,25 @@ impl Broker {
     /// Starts consuming `options.queue` with `handler`; see [`Handler`].
     pub fn consume<H: Handler>(&self, options: ConsumerOptions, handler: H) -> ConsumerHandle {
         consume::start(self.clone(), options, handler)
+    }
+
+    /// Starts consuming `options.queue` with `handler`, in batches of one
+    /// key; see [`BatchHandler`].
+    ///
+    /// A key with no batch in flight gets its deliveries at once, with
+    /// whatever else of it the subscription already holds; while its batch
+    /// is in flight, its new deliveries wait to form its next one (at most
+    /// `min(batching.max_batch, options.prefetch)`). No timer holds a lone
+    /// delivery back. Each delivery is settled by its own outcome, as with
+    /// [`Broker::consume`]; stopping drains the batches in flight and
+    /// hands deliveries not yet handed over back to the queue.
+    pub fn consume_batches<H: BatchHandler>(
+        &self,
+        options: ConsumerOptions,
+        batching: BatchOptions,
+        handler: H,
+    ) -> ConsumerHandle {
+        consume::start_batches(self.clone(), options, batching, handler)
     }
 
     /// Closes the connection. Call it after the consumers have stopped, so

@@ -1,33 +1,41 @@
 //! Consuming a queue: bounded prefetch, ack after the effect is durable,
 //! dead-letter on permanent failure, delayed retry on passing failure.
+//!
+//! One loop serves both kinds of handler. It subscribes on a channel of its
+//! own per connection, reads deliveries into per-key groups ([`Groups`]) and
+//! hands each group's oldest deliveries to a task; a [`Handler`] is the case
+//! where every delivery is a group of its own and a batch is one delivery,
+//! so single and batch consumers share one subscription, one shutdown and
+//! one settling path (`settle`).
 
 use std::{
-    collections::BTreeMap,
+    collections::HashMap,
     future::Future,
     panic::AssertUnwindSafe,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use futures_util::{FutureExt as _, StreamExt as _};
 use lapin::{
-    BasicProperties,
+    Acker, BasicProperties,
     message::Delivery,
-    options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions},
-    types::{AMQPValue, FieldTable, ShortString},
+    options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions},
+    types::{FieldTable, ShortString},
 };
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::{
+    batch::{self, BatchHandler, BatchOptions, Grouping, Groups},
     broker::Broker,
     headers,
-    retry::{Plan, RetryPolicy},
-    topology::{dlq_name, retry_queue_name},
+    retry::RetryPolicy,
+    settle,
 };
 
 /// Why a delivery did not succeed, as written into `x-fa-error`.
@@ -37,12 +45,31 @@ pub struct Failure {
     pub code: String,
     /// What happened and, where it helps, what to do.
     pub message: String,
+    /// The Salesforce error code that refused the data (e.g.
+    /// `FIELD_CUSTOM_VALIDATION_EXCEPTION`), when Salesforce is why: the
+    /// person reading the dead-letter queue then knows which rule of the
+    /// customer's org to look at without parsing `message`. Absent from
+    /// `x-fa-error` when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub salesforce_error_code: Option<String>,
 }
 
 impl Failure {
     /// A failure with `code` and `message`.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
+        Self { code: code.into(), message: message.into(), salesforce_error_code: None }
+    }
+
+    /// The same failure, naming the Salesforce error code behind it.
+    pub fn with_salesforce_error_code(self, code: impl Into<String>) -> Self {
+        Self { salesforce_error_code: Some(code.into()), ..self }
+    }
+
+    /// What a delivery is retried with when the code handling it panicked:
+    /// the panic may have been passing, and if it is not, the retries run
+    /// out and the message is dead-lettered with it.
+    pub(crate) fn handler_panicked() -> Self {
+        Self::new("handler_panicked", "the handler panicked; see the service's log")
     }
 }
 
@@ -97,7 +124,8 @@ impl Incoming {
             .map_err(|e| Failure::new("invalid_message", format!("the body is not a valid message: {e}")))
     }
 
-    fn age(&self) -> Duration {
+    /// How long ago the first attempt was made.
+    pub(crate) fn age(&self) -> Duration {
         SystemTime::now().duration_since(self.first_attempt_at).unwrap_or_default()
     }
 }
@@ -184,22 +212,53 @@ impl ConsumerHandle {
     }
 }
 
+/// Starts consuming with a [`Handler`]: every delivery is a group of its
+/// own, so up to `prefetch` deliveries are handled side by side.
 pub(crate) fn start<H: Handler>(broker: Broker, options: ConsumerOptions, handler: H) -> ConsumerHandle {
+    let grouping = Grouping::one_by_one(options.prefetch);
+    spawn(broker, options, grouping, OneByOne { handler, next: AtomicU64::new(0) })
+}
+
+/// Starts consuming with a [`BatchHandler`]; see [`Broker::consume_batches`].
+pub(crate) fn start_batches<H: BatchHandler>(
+    broker: Broker,
+    options: ConsumerOptions,
+    batching: BatchOptions,
+    handler: H,
+) -> ConsumerHandle {
+    let grouping = Grouping::batches(batching, options.prefetch);
+    spawn(broker, options, grouping, handler)
+}
+
+fn spawn<H: BatchHandler>(broker: Broker, options: ConsumerOptions, grouping: Grouping, handler: H) -> ConsumerHandle {
     let running = Arc::new(AtomicBool::new(false));
     let stop = CancellationToken::new();
     let queue = options.queue.clone();
     let span = tracing::info_span!("consumer", queue = %queue);
-    let done = tokio::spawn(run(broker, options, Arc::new(handler), running.clone(), stop.clone()).instrument(span));
+    let consuming = Arc::new(Consuming { broker, handler, options, grouping });
+    let done = tokio::spawn(run(consuming, running.clone(), stop.clone()).instrument(span));
     ConsumerHandle { running, stop, done, queue }
 }
 
-async fn run<H: Handler>(
-    broker: Broker,
-    options: ConsumerOptions,
-    handler: Arc<H>,
-    running: Arc<AtomicBool>,
-    stop: CancellationToken,
-) {
+/// What every task of one consumer shares.
+pub(crate) struct Consuming<H> {
+    pub(crate) broker: Broker,
+    pub(crate) handler: H,
+    pub(crate) options: ConsumerOptions,
+    pub(crate) grouping: Grouping,
+}
+
+/// One delivery as read from the subscription: the message, the handle
+/// that settles it, and the span it is settled in (a child of the trace
+/// that published it).
+pub(crate) struct Received {
+    pub(crate) message: Incoming,
+    pub(crate) acker: Acker,
+    pub(crate) span: tracing::Span,
+}
+
+async fn run<H: BatchHandler>(consuming: Arc<Consuming<H>>, running: Arc<AtomicBool>, stop: CancellationToken) {
+    let Consuming { broker, options, grouping, .. } = &*consuming;
     let tag = format!("{}-{}", broker.service(), uuid::Uuid::new_v4().simple());
     while !stop.is_cancelled() {
         let link = tokio::select! {
@@ -230,28 +289,66 @@ async fn run<H: Handler>(
             }
         };
         running.store(true, Ordering::Relaxed);
-        tracing::info!(prefetch = options.prefetch, "consuming");
+        if grouping.batched {
+            tracing::info!(
+                prefetch = options.prefetch,
+                max_batch = grouping.cap,
+                max_concurrent = grouping.max_concurrent,
+                "consuming in batches"
+            );
+        } else {
+            tracing::info!(prefetch = options.prefetch, "consuming");
+        }
 
+        // Deliveries not yet handed over wait in `groups`; tasks handling a
+        // group's batch run in `in_flight`, and `batch_keys` says whose.
+        let mut groups = Groups::new(grouping);
         let mut in_flight = JoinSet::new();
-        let stopping = loop {
+        let mut batch_keys = HashMap::new();
+        let stopping = 'link: loop {
+            // Deliveries that arrived together go together: take whatever
+            // the subscription already holds before handing batches over,
+            // but never wait for more, so a lone delivery is not held back.
+            while let Some(next) = consumer.next().now_or_never() {
+                match subscription_item(next) {
+                    Some(delivery) => accept(&consuming, &mut groups, &mut in_flight, delivery),
+                    None => break 'link false,
+                }
+            }
+            while let Some((key, batch)) = groups.next_batch() {
+                let task = in_flight.spawn(batch::handle(consuming.clone(), key.clone(), batch));
+                batch_keys.insert(task.id(), key);
+            }
             tokio::select! {
                 _ = stop.cancelled() => break true,
                 _ = link.broken.cancelled() => break false,
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
-                next = consumer.next() => match next {
-                    Some(Ok(delivery)) => {
-                        let ctx = (broker.clone(), handler.clone(), options.clone());
-                        in_flight.spawn(async move { process(ctx.0, ctx.1, &ctx.2, delivery).await });
+                Some(joined) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                    let id = match joined {
+                        Ok((id, ())) => id,
+                        Err(e) => {
+                            // Its unsettled deliveries go back to the queue
+                            // with the channel; the group must not stall.
+                            tracing::error!(error = %e, "a delivery task failed");
+                            e.id()
+                        }
+                    };
+                    if let Some(key) = batch_keys.remove(&id) {
+                        groups.finished(&key);
                     }
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "the subscription failed; subscribing again");
-                        break false;
-                    }
+                }
+                next = consumer.next() => match subscription_item(next) {
+                    Some(delivery) => accept(&consuming, &mut groups, &mut in_flight, delivery),
                     None => break false,
                 },
             }
         };
         running.store(false, Ordering::Relaxed);
+        // Deliveries still waiting in `groups` are never handed over: they
+        // stay unacked and go back to the queue when the channel closes.
+        if groups.waiting_deliveries() > 0 {
+            tracing::info!(left = groups.waiting_deliveries(), "deliveries not handed over go back to the queue");
+        }
+        drop(groups);
         if stopping {
             // No new deliveries; finish those in hand, then close the
             // channel so whatever is left goes back to the queue.
@@ -280,7 +377,53 @@ async fn run<H: Handler>(
     running.store(false, Ordering::Relaxed);
 }
 
-async fn process<H: Handler>(broker: Broker, handler: Arc<H>, options: &ConsumerOptions, delivery: Delivery) {
+/// The delivery the subscription yielded, or `None` once it failed or
+/// ended (the channel closed, the broker cancelled it) and must be made
+/// again.
+fn subscription_item(next: Option<lapin::Result<Delivery>>) -> Option<Delivery> {
+    match next {
+        Some(Ok(delivery)) => Some(delivery),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "the subscription failed; subscribing again");
+            None
+        }
+        None => {
+            tracing::warn!("the subscription ended; subscribing again");
+            None
+        }
+    }
+}
+
+/// Puts a delivery in its key's group.
+fn accept<H: BatchHandler>(
+    consuming: &Arc<Consuming<H>>,
+    groups: &mut Groups<Received>,
+    in_flight: &mut JoinSet<()>,
+    delivery: Delivery,
+) {
+    let received = receive(&consuming.options.queue, delivery);
+    match std::panic::catch_unwind(AssertUnwindSafe(|| consuming.handler.key(&received.message))) {
+        Ok(key) => groups.push(key, received),
+        Err(_) => {
+            // Without a key it belongs to no group. Settled as a panicking
+            // handler's delivery is, so a bug that panics on one message
+            // neither kills the consumer nor blocks the queue.
+            let consuming = consuming.clone();
+            let span = received.span.clone();
+            let settling = async move {
+                tracing::error!("the handler's key panicked on this message; it is retried");
+                let Consuming { broker, handler, options, .. } = &*consuming;
+                let outcome = Outcome::Retry { failure: Failure::handler_panicked(), after: None };
+                settle::settle(broker, handler, &options.retry, &received.message, &received.acker, outcome).await;
+            };
+            in_flight.spawn(settling.instrument(span));
+        }
+    }
+}
+
+/// Reads a delivery's attempt headers into an [`Incoming`], and opens its
+/// span under the trace context it carries.
+fn receive(queue: &str, delivery: Delivery) -> Received {
     let headers_table = delivery.properties.headers().clone();
     let attempt = headers::integer(headers_table.as_ref(), headers::ATTEMPT_HEADER)
         .and_then(|a| u32::try_from(a).ok())
@@ -291,15 +434,18 @@ async fn process<H: Handler>(broker: Broker, handler: Arc<H>, options: &Consumer
         .map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
         .unwrap_or_else(SystemTime::now);
     let message = Incoming {
-        queue: options.queue.clone(),
+        queue: queue.to_owned(),
         body: delivery.data,
         properties: delivery.properties,
         attempt,
         first_attempt_at,
         redelivered: delivery.redelivered,
     };
-    let acker = delivery.acker;
+    // No parent in this process: without a trace context in its headers a
+    // delivery starts a trace of its own instead of joining the consumer's
+    // long-lived span.
     let span = tracing::info_span!(
+        parent: None,
         "amqp.deliver",
         queue = %message.queue,
         message_id = message.message_id().unwrap_or(""),
@@ -307,128 +453,52 @@ async fn process<H: Handler>(broker: Broker, handler: Arc<H>, options: &Consumer
         attempt,
     );
     headers::adopt_trace_context(&span, message.properties.headers().as_ref());
-
-    async {
-        let started = std::time::Instant::now();
-        let outcome = AssertUnwindSafe(handler.handle(&message)).catch_unwind().await.unwrap_or_else(|_| Outcome::Retry {
-            failure: Failure::new("handler_panicked", "the handler panicked; see the service's log"),
-            after: None,
-        });
-        metrics::histogram!("fa_amqp_handler_duration_seconds", "service" => broker.service(), "queue" => message.queue.clone())
-            .record(started.elapsed().as_secs_f64());
-
-        let settled = match outcome {
-            Outcome::Done => Settle::Ack("acked"),
-            Outcome::Reject(failure) => dead_letter(&broker, &*handler, &message, failure).await,
-            Outcome::Retry { failure, after } => match options.retry.plan(attempt, message.age(), after) {
-                Plan::Delay(tier) => park(&broker, &message, tier, &failure).await,
-                Plan::GiveUp => {
-                    let failure = Failure::new(
-                        "retries_exhausted",
-                        format!(
-                            "gave up after {attempt} attempts over {}s; last failure {}: {}",
-                            message.age().as_secs(),
-                            failure.code,
-                            failure.message
-                        ),
-                    );
-                    dead_letter(&broker, &*handler, &message, failure).await
-                }
-            },
-        };
-        let label = match settled {
-            Settle::Ack(label) => {
-                if let Err(e) = acker.ack(BasicAckOptions::default()).await {
-                    // The channel is gone; the broker will redeliver.
-                    tracing::warn!(error = %e, "ack failed; the message will be redelivered");
-                }
-                label
-            }
-            Settle::Requeue => {
-                // Could not make the outcome durable: hand it back, after a
-                // pause so a broken broker is not hammered.
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let _ = acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
-                "requeued"
-            }
-        };
-        metrics::counter!("fa_amqp_deliveries_total", "service" => broker.service(), "queue" => message.queue.clone(), "outcome" => label)
-            .increment(1);
-    }
-    .instrument(span)
-    .await;
+    Received { message, acker: delivery.acker, span }
 }
 
-enum Settle {
-    Ack(&'static str),
-    Requeue,
+/// A [`Handler`] on the grouping loop: each delivery is a key of its own
+/// (so a batch is one delivery, and nothing waits for another delivery's
+/// handler), keys numbered as they arrive.
+struct OneByOne<H> {
+    handler: H,
+    next: AtomicU64,
 }
 
-async fn dead_letter<H: Handler>(broker: &Broker, handler: &H, message: &Incoming, failure: Failure) -> Settle {
-    let error = serde_json::to_string(&failure).unwrap_or_default();
-    tracing::warn!(code = %failure.code, reason = %failure.message, "dead-lettering the message");
-    let properties = with_headers(&message.properties, |h| headers::set_text(h, headers::ERROR_HEADER, &error));
-    let dlq = dlq_name(&message.queue);
-    if let Err(e) = broker.publish_with("", &dlq, &message.body, properties).await {
-        tracing::error!(error = %e, queue = %dlq, "cannot dead-letter the message; it stays on its queue");
-        return Settle::Requeue;
+impl<H: Handler> BatchHandler for OneByOne<H> {
+    fn key(&self, _: &Incoming) -> String {
+        self.next.fetch_add(1, Ordering::Relaxed).to_string()
     }
-    if let Err(e) = handler.dead_lettered(message, &failure).await {
-        tracing::error!(error = format!("{e:#}"), "dead-letter follow-up failed; the message will be redelivered");
-        return Settle::Requeue;
-    }
-    Settle::Ack("dead_lettered")
-}
 
-async fn park(broker: &Broker, message: &Incoming, tier: Duration, failure: &Failure) -> Settle {
-    let first_ms = message.first_attempt_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
-    let last_error = serde_json::to_string(failure).unwrap_or_default();
-    let next_attempt = message.attempt.saturating_add(1);
-    tracing::info!(code = %failure.code, reason = %failure.message, retry_in_s = tier.as_secs(), "passing failure; retrying later");
-    let properties = with_headers(&message.properties, |h| {
-        h.insert(ShortString::from(headers::ATTEMPT_HEADER), AMQPValue::LongLongInt(i64::from(next_attempt)));
-        h.insert(
-            ShortString::from(headers::FIRST_ATTEMPT_HEADER),
-            AMQPValue::LongLongInt(i64::try_from(first_ms).unwrap_or(i64::MAX)),
-        );
-        headers::set_text(h, headers::LAST_ERROR_HEADER, &last_error);
-    });
-    let queue = retry_queue_name(&message.queue, tier);
-    match broker.publish_with("", &queue, &message.body, properties).await {
-        Ok(()) => Settle::Ack("retried"),
-        Err(e) => {
-            tracing::error!(error = %e, queue = %queue, "cannot park the message for a retry; it stays on its queue");
-            Settle::Requeue
+    async fn handle(&self, batch: &[Incoming]) -> Vec<Outcome> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for message in batch {
+            outcomes.push(self.handler.handle(message).await);
         }
+        outcomes
+    }
+
+    fn dead_lettered(&self, message: &Incoming, failure: &Failure) -> impl Future<Output = anyhow::Result<()>> + Send {
+        self.handler.dead_lettered(message, failure)
     }
 }
 
-/// The original properties with headers changed by `edit`; headers the
-/// broker adds on dead-lettering (`x-death`) are dropped, so the copy does
-/// not look like it came through a dead-letter exchange.
-fn with_headers(
-    original: &BasicProperties,
-    edit: impl FnOnce(&mut BTreeMap<ShortString, AMQPValue>),
-) -> BasicProperties {
-    let mut headers: BTreeMap<ShortString, AMQPValue> = original
-        .headers()
-        .as_ref()
-        .map(|h| {
-            h.inner()
-                .iter()
-                .filter(|(k, _)| {
-                    !k.as_str().starts_with("x-death")
-                        && !k.as_str().starts_with("x-first-death")
-                        && !k.as_str().starts_with("x-last-death")
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    edit(&mut headers);
-    let mut properties = original.clone().with_headers(FieldTable::from(headers));
-    if properties.delivery_mode().is_none() {
-        properties = properties.with_delivery_mode(2);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x_fa_error_names_a_salesforce_code_only_when_there_is_one() {
+        fn check(failure: Failure, expected: serde_json::Value) {
+            assert_eq!(serde_json::to_value(&failure).expect("serialises"), expected);
+        }
+        check(Failure::new("invalid_event", "no"), serde_json::json!({ "code": "invalid_event", "message": "no" }));
+        check(
+            Failure::new("salesforce_refused", "no").with_salesforce_error_code("INVALID_EMAIL_ADDRESS"),
+            serde_json::json!({
+                "code": "salesforce_refused",
+                "message": "no",
+                "salesforce_error_code": "INVALID_EMAIL_ADDRESS",
+            }),
+        );
     }
-    properties
 }

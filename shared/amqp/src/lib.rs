@@ -13,6 +13,10 @@
 //!   failures on their first delivery with `x-fa-error`, and schedules
 //!   passing failures on a delay queue so the queue behind them keeps
 //!   flowing.
+//! - [`Broker::consume_batches`] runs a [`BatchHandler`] instead: deliveries
+//!   grouped by a key (the tenant), each key's batches one at a time in
+//!   delivery order, different keys side by side, and every delivery still
+//!   acked, retried or dead-lettered on its own.
 //! - [`rpc`]: request and reply for answers a caller waits milliseconds
 //!   for: [`Broker::serve_rpc`] runs an [`RpcHandler`] on a classic queue
 //!   declared with [`Topology::rpc_queue`], and [`RpcClient::call`] waits
@@ -25,14 +29,17 @@
 //! (An RPC request has no durable outcome: it is acked once answered, and
 //! its caller retries if the answer is lost.)
 
+mod batch;
 mod broker;
 mod consume;
 mod headers;
 mod publish;
 pub mod retry;
 pub mod rpc;
+mod settle;
 mod topology;
 
+pub use batch::{BatchHandler, BatchOptions};
 pub use broker::{Broker, BrokerOptions};
 pub use consume::{ConsumerHandle, ConsumerOptions, Failure, Handler, Incoming, Outcome};
 pub use headers::{ATTEMPT_HEADER, ERROR_HEADER, FIRST_ATTEMPT_HEADER, LAST_ERROR_HEADER, TENANT_HEADER};
