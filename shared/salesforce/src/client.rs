@@ -1,6 +1,7 @@
 //! The REST client: one org's instance URL and session, SOQL queries and
 //! their pages (api-facts.md §2), with Salesforce's errors read into
-//! [`Error`] and the allowance into [`ApiUsage`].
+//! [`Error`] and the allowance into [`ApiUsage`]. Creating records is in
+//! [`crate::write`].
 //!
 //! Every call records `fa_salesforce_requests_total{service, route,
 //! outcome, error_code}` (outcome `success` with an empty `error_code`, or
@@ -150,6 +151,16 @@ impl Client {
         &self.api_version
     }
 
+    /// The HTTP client, for the other routes of this crate.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The `service` metric label, if any.
+    pub(crate) fn service(&self) -> Option<&'static str> {
+        self.service
+    }
+
     /// Runs a SOQL query and answers its first page: `GET
     /// {instance_url}/services/data/{version}/query?q=<soql>`.
     ///
@@ -224,7 +235,10 @@ impl Client {
 
     /// Sends an authorised request; a 2xx body and the allowance, or the
     /// error.
-    async fn call(&self, request: reqwest::RequestBuilder) -> Result<(impl AsRef<[u8]>, Option<ApiUsage>), Error> {
+    pub(crate) async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(impl AsRef<[u8]>, Option<ApiUsage>), Error> {
         let response = request
             .bearer_auth(self.token.expose_secret())
             .header(reqwest::header::ACCEPT, "application/json")

@@ -3,14 +3,18 @@
 //!
 //! A REST error body is a JSON array of `{"message","errorCode","fields"}`,
 //! `fields` often absent; sObject Collections items say `statusCode` instead
-//! of `errorCode` (api-facts.md §3, §4). Both read into [`ApiError`].
+//! of `errorCode` (api-facts.md §3, §4). A call's error reads into
+//! [`ApiError`], one Collections item's into [`ItemError`]; both carry the
+//! ids a duplicate rule named (`DUPLICATES_DETECTED` with a
+//! `duplicateResult`), and both are judged by the same code→[`Retry`]
+//! decision.
 
 use serde::Deserialize;
 
 use crate::limits::ApiUsage;
 
-/// What the caller should do about a failed call. Decided only by
-/// [`ApiError::retry`] and [`Error::retry`].
+/// What the caller should do about a failed call. Decided only here, by
+/// [`ApiError::retry`], [`ItemError::retry`] and [`Error::retry`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Retry {
     /// Try the same call again after a backoff: 5xx, 429,
@@ -134,17 +138,95 @@ pub struct ApiError {
     pub fields: Vec<String>,
     /// The allowance the answer's `Sforce-Limit-Info` reported.
     pub limit: Option<ApiUsage>,
+    /// The existing records a duplicate rule named (`DUPLICATES_DETECTED`
+    /// with a `duplicateResult`), in Salesforce's order; empty otherwise.
+    pub duplicates: Vec<String>,
 }
 
-/// One element of a REST error array.
+/// Why one record of an sObject Collections call was not created: the first
+/// error of its item (api-facts.md §4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Salesforce refused the record: {code}: {message}")]
+pub struct ItemError {
+    /// The first error's `statusCode`.
+    pub code: ErrorCode,
+    /// The first error's message (Salesforce's words; a validation message
+    /// may quote a value of the record, e.g. a bad picklist value).
+    pub message: String,
+    /// The fields the first error names; often empty.
+    pub fields: Vec<String>,
+    /// The ids Salesforce names as existing duplicates
+    /// (`DUPLICATES_DETECTED` with a `duplicateResult`), empty otherwise.
+    /// Collections items may leave `duplicateResult` out even when a rule
+    /// fired; a single create of the record names them.
+    pub duplicates: Vec<String>,
+}
+
+impl ItemError {
+    /// What to do about this record: its code judged as a 400 would be
+    /// (`UNABLE_TO_LOCK_ROW` transient, `REQUEST_LIMIT_EXCEEDED` pause the
+    /// tenant, most others permanent). The same decision as
+    /// [`ApiError::retry`].
+    pub fn retry(&self) -> Retry {
+        classify(ITEM_STATUS, &self.code)
+    }
+
+    /// Reads an item's `errors` array: the first error is kept (a record's
+    /// several errors share one fate). `None` when the array is empty or not
+    /// an array of errors.
+    pub(crate) fn from_errors(errors: &serde_json::Value) -> Option<Self> {
+        let items = Vec::<ErrorItem>::deserialize(errors).ok()?;
+        items.into_iter().next().map(Self::from)
+    }
+}
+
+/// The status an item error is judged as: Salesforce answers a refused
+/// single create of the same record with 400.
+const ITEM_STATUS: u16 = 400;
+
+/// One element of a REST error array, or of a Collections item's `errors`.
 #[derive(Deserialize)]
 struct ErrorItem {
     #[serde(default)]
     message: String,
     #[serde(rename = "errorCode", alias = "statusCode")]
     code: ErrorCode,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     fields: Vec<String>,
+    /// Read loosely: a shape we do not expect must not cost the error.
+    #[serde(rename = "duplicateResult", default)]
+    duplicate_result: Option<serde_json::Value>,
+}
+
+impl From<ErrorItem> for ItemError {
+    fn from(item: ErrorItem) -> Self {
+        let duplicates = item.duplicate_result.as_ref().map(duplicate_ids).unwrap_or_default();
+        Self { code: item.code, message: item.message, fields: item.fields, duplicates }
+    }
+}
+
+/// `fields` may be `null` as well as absent.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// The ids of `duplicateResult.matchResults[].matchRecords[].record.Id`, in
+/// order, each once. Anything else in the result is ignored.
+fn duplicate_ids(result: &serde_json::Value) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    let match_results = result.get("matchResults").and_then(serde_json::Value::as_array);
+    for match_result in match_results.into_iter().flatten() {
+        let records = match_result.get("matchRecords").and_then(serde_json::Value::as_array);
+        for record in records.into_iter().flatten() {
+            let id = record.get("record").and_then(|r| r.get("Id")).and_then(serde_json::Value::as_str);
+            if let Some(id) = id.filter(|id| !id.is_empty())
+                && !ids.iter().any(|known| known == id)
+            {
+                ids.push(id.to_owned());
+            }
+        }
+    }
+    ids
 }
 
 /// How much of an unreadable error body is kept in [`ApiError::message`].
@@ -163,29 +245,49 @@ impl ApiError {
             .ok()
             .and_then(|items| items.into_iter().next())
             .or_else(|| serde_json::from_slice::<ErrorItem>(body).ok());
-        match first {
-            Some(item) => Self { status, code: item.code, message: item.message, fields: item.fields, limit },
+        match first.map(ItemError::from) {
+            Some(item) => Self {
+                status,
+                code: item.code,
+                message: item.message,
+                fields: item.fields,
+                limit,
+                duplicates: item.duplicates,
+            },
             None => {
                 let text = String::from_utf8_lossy(body);
                 let message = match text.char_indices().nth(MAX_RAW_MESSAGE) {
                     Some((cut, _)) => format!("{}…", &text[..cut]),
                     None => text.into_owned(),
                 };
-                Self { status, code: ErrorCode::Other(String::new()), message, fields: Vec::new(), limit }
+                Self {
+                    status,
+                    code: ErrorCode::Other(String::new()),
+                    message,
+                    fields: Vec::new(),
+                    limit,
+                    duplicates: Vec::new(),
+                }
             }
         }
     }
 
     /// What to do about this error. The code decides first, then the status.
     pub fn retry(&self) -> Retry {
-        match self.code {
-            ErrorCode::RequestLimitExceeded => Retry::PauseTenant,
-            ErrorCode::InvalidSessionId => Retry::RefreshToken,
-            ErrorCode::ServerUnavailable | ErrorCode::UnableToLockRow | ErrorCode::QueryTimeout => Retry::Transient,
-            _ if self.status == 401 => Retry::RefreshToken,
-            _ if self.status == 429 || self.status >= 500 => Retry::Transient,
-            _ => Retry::Permanent,
-        }
+        classify(self.status, &self.code)
+    }
+}
+
+/// The one code→[`Retry`] decision, for a call's error and a Collections
+/// item's alike: the code decides first, then the status.
+fn classify(status: u16, code: &ErrorCode) -> Retry {
+    match code {
+        ErrorCode::RequestLimitExceeded => Retry::PauseTenant,
+        ErrorCode::InvalidSessionId => Retry::RefreshToken,
+        ErrorCode::ServerUnavailable | ErrorCode::UnableToLockRow | ErrorCode::QueryTimeout => Retry::Transient,
+        _ if status == 401 => Retry::RefreshToken,
+        _ if status == 429 || status >= 500 => Retry::Transient,
+        _ => Retry::Permanent,
     }
 }
 
@@ -368,7 +470,7 @@ mod tests {
             "Use one of these records?",
             &[],
         );
-        // Extra members (duplicateResult) are ignored.
+        // A duplicateResult that names no record costs nothing.
         check(
             400,
             r#"[{"message":"Use one of these records?","errorCode":"DUPLICATES_DETECTED","duplicateResult":{"allowSave":false}}]"#,
@@ -376,10 +478,112 @@ mod tests {
             "Use one of these records?",
             &[],
         );
+        check(400, r#"[{"message":"m","errorCode":"INVALID_FIELD","fields":null}]"#, ErrorCode::InvalidField, "m", &[]);
         check(400, r#"{"message":"one","errorCode":"MALFORMED_ID"}"#, ErrorCode::MalformedId, "one", &[]);
         check(400, r#"[{"message":"x","errorCode":"NEW_CODE"}]"#, ErrorCode::Other("NEW_CODE".into()), "x", &[]);
         check(502, "Bad Gateway", ErrorCode::Other(String::new()), "Bad Gateway", &[]);
         check(400, "[]", ErrorCode::Other(String::new()), "[]", &[]);
+    }
+
+    /// A duplicate rule's answer to a single create, as Salesforce sends it
+    /// (api-facts.md §3, DUPLICATES_DETECTED), naming `ids`.
+    fn duplicate_body(ids: &[&str]) -> String {
+        let records: Vec<String> = ids
+            .iter()
+            .map(|id| {
+                format!(
+                    r#"{{"additionalInformation":[],"fieldDiffs":[],"matchConfidence":100.0,"record":{{"attributes":{{"type":"Lead","url":"/services/data/v61.0/sobjects/Lead/{id}"}},"Id":"{id}"}}}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"[{{"duplicateResult":{{"allowSave":false,"duplicateRule":"Standard_Lead_Duplicate_Rule","duplicateRuleEntityType":"Lead","errorMessage":"Use one of these records?","matchResults":[{{"entityType":"Lead","errorMessage":null,"matchEngine":"FuzzyMatchEngine","matchRecords":[{}],"rule":"Standard_Lead_Match_Rule_v1_0","size":{},"success":true}}]}},"errorCode":"DUPLICATES_DETECTED","fields":[],"message":"Use one of these records?"}}]"#,
+            records.join(","),
+            ids.len()
+        )
+    }
+
+    #[test]
+    fn a_duplicate_rules_answer_names_the_existing_records() {
+        fn check(body: &str, code: ErrorCode, duplicates: &[&str]) {
+            let error = ApiError::from_body(400, body.as_bytes(), None);
+            assert_eq!(error.code, code, "{body}");
+            assert_eq!(error.duplicates, duplicates, "{body}");
+            assert_eq!(error.retry(), Retry::Permanent, "{body}");
+        }
+        check(&duplicate_body(&["00Q5g00000A1b2CEAR"]), ErrorCode::DuplicatesDetected, &["00Q5g00000A1b2CEAR"]);
+        check(
+            &duplicate_body(&["00Q5g00000A1b2CEAR", "00Q5g00000A1b2DEAR"]),
+            ErrorCode::DuplicatesDetected,
+            &["00Q5g00000A1b2CEAR", "00Q5g00000A1b2DEAR"],
+        );
+        check(&duplicate_body(&[]), ErrorCode::DuplicatesDetected, &[]);
+        // Two match rules naming one record name it once.
+        check(
+            r#"[{"errorCode":"DUPLICATES_DETECTED","message":"Use one of these records?","duplicateResult":{"matchResults":[
+                {"matchRecords":[{"record":{"Id":"003RM0000068xVCYAY"}}]},
+                {"matchRecords":[{"record":{"Id":"003RM0000068xVCYAY"}},{"record":{"Id":"003RM0000068xVDYAY"}}]}]}}]"#,
+            ErrorCode::DuplicatesDetected,
+            &["003RM0000068xVCYAY", "003RM0000068xVDYAY"],
+        );
+        // Without a duplicateResult (as Collections items may be), no names.
+        check(
+            r#"[{"message":"Use one of these records?","errorCode":"DUPLICATES_DETECTED","fields":[]}]"#,
+            ErrorCode::DuplicatesDetected,
+            &[],
+        );
+        // Shapes we do not expect lose the names, never the error.
+        check(
+            r#"[{"errorCode":"DUPLICATES_DETECTED","message":"m","duplicateResult":{"matchResults":null}}]"#,
+            ErrorCode::DuplicatesDetected,
+            &[],
+        );
+        check(
+            r#"[{"errorCode":"DUPLICATES_DETECTED","message":"m","duplicateResult":{"matchResults":[{"matchRecords":[{"record":null},{"record":{"Id":7}},{"record":{"Id":"00Q5g00000A1b2CEAR"}}]}]}}]"#,
+            ErrorCode::DuplicatesDetected,
+            &["00Q5g00000A1b2CEAR"],
+        );
+        check(
+            r#"[{"errorCode":"DUPLICATES_DETECTED","message":"m","duplicateResult":"yes"}]"#,
+            ErrorCode::DuplicatesDetected,
+            &[],
+        );
+        // Only the first error's duplicates count.
+        check(
+            &format!(
+                r#"[{{"message":"a","errorCode":"REQUIRED_FIELD_MISSING","fields":["Company"]}},{}]"#,
+                duplicate_body(&["00Q5g00000A1b2CEAR"]).trim_start_matches('[').trim_end_matches(']')
+            ),
+            ErrorCode::RequiredFieldMissing,
+            &[],
+        );
+    }
+
+    #[test]
+    fn an_item_error_is_judged_as_a_400_with_its_code() {
+        fn check(code: &str, expected: Retry) {
+            let item = ItemError {
+                code: ErrorCode::parse(code),
+                message: String::new(),
+                fields: Vec::new(),
+                duplicates: Vec::new(),
+            };
+            assert_eq!(item.retry(), expected, "{code}");
+            let body = format!(r#"[{{"message":"m","errorCode":"{code}"}}]"#);
+            assert_eq!(ApiError::from_body(400, body.as_bytes(), None).retry(), expected, "{code} as a 400");
+        }
+        check("UNABLE_TO_LOCK_ROW", Retry::Transient);
+        check("SERVER_UNAVAILABLE", Retry::Transient);
+        check("REQUEST_LIMIT_EXCEEDED", Retry::PauseTenant);
+        check("INVALID_SESSION_ID", Retry::RefreshToken);
+        check("DUPLICATES_DETECTED", Retry::Permanent);
+        check("REQUIRED_FIELD_MISSING", Retry::Permanent);
+        check("INACTIVE_OWNER_OR_USER", Retry::Permanent);
+        check("ENTITY_IS_DELETED", Retry::Permanent);
+        check("FIELD_INTEGRITY_EXCEPTION", Retry::Permanent);
+        check("ALL_OR_NONE_OPERATION_ROLLED_BACK", Retry::Permanent);
+        check("UNKNOWN_EXCEPTION", Retry::Permanent);
+        check("", Retry::Permanent);
     }
 
     #[test]

@@ -12,10 +12,15 @@
 //! - [`client`]: [`Client`], one org's instance URL and session; SOQL
 //!   [`Client::query`] and [`Client::query_more`] giving [`QueryPage`]s of
 //!   the caller's own row type.
-//! - [`error`]: Salesforce's error bodies as data ([`ApiError`],
-//!   [`ErrorCode`]), the crate's [`Error`], and [`Retry`], the one decision
-//!   of what to do about a failure (retry, refresh the token, pause the
-//!   tenant, give up).
+//! - [`write`](mod@write): creating records, one with [`Client::create`]
+//!   or up to 200 of any types in one sObject Collections call with
+//!   [`Client::create_records`] ([`NewRecord`] in, [`Created`] out: one
+//!   result per record, in order).
+//! - [`error`]: Salesforce's error bodies as data ([`ApiError`] for a call,
+//!   [`ItemError`] for one record of a Collections call, both with the
+//!   duplicates a duplicate rule named; [`ErrorCode`]), the crate's
+//!   [`Error`], and [`Retry`], the one decision of what to do about a
+//!   failure (retry, refresh the token, pause the tenant, give up).
 //! - [`limits`]: the `Sforce-Limit-Info` allowance ([`ApiUsage`]), read from
 //!   every answer.
 //! - [`datetime`]: Salesforce's datetimes in answers and in WHERE clauses.
@@ -26,12 +31,22 @@
 //! `Authorization: Bearer` to the instance URL; neither it nor the JWT
 //! assertion is logged or put into an error message.
 //!
+//! Customer data: record field values go into request bodies only, never
+//! into logs, metrics or error messages.
+//!
 //! Metrics (through the `metrics` facade; the process installs the
 //! recorder): `fa_salesforce_requests_total{service?, route, outcome,
-//! error_code}` and `fa_salesforce_request_duration_seconds{service?, route}` for
-//! every call. The `fa_salesforce_api_usage_ratio` gauge is the caller's to
-//! set from [`QueryPage::usage`] or [`ApiError::limit`], under its own
-//! tenant label policy.
+//! error_code}` and `fa_salesforce_request_duration_seconds{service?, route}`
+//! for every call (routes `query`, `query_more`, `create`,
+//! `create_records`; a Collections call that refused some records is still
+//! a `success`). The `fa_salesforce_api_usage_ratio` gauge is the caller's
+//! to set from [`QueryPage::usage`], [`Created::usage`] or
+//! [`ApiError::limit`], under its own tenant label policy.
+
+// `Error::Api` holds its `ApiError` by value (128 bytes since it names
+// duplicates): services match `Error::Api(api)` and keep `api`, and moving
+// 128 bytes is nothing beside the HTTP call that produced it.
+#![allow(clippy::result_large_err, reason = "Error::Api keeps ApiError unboxed for the services that match on it")]
 
 pub mod client;
 pub mod datetime;
@@ -40,12 +55,14 @@ pub mod limits;
 pub mod oauth;
 pub mod soql;
 pub mod users;
+pub mod write;
 
 pub use client::{BatchSize, Client, DEFAULT_API_VERSION, QueryPage};
-pub use error::{ApiError, Error, ErrorCode, Retry};
+pub use error::{ApiError, Error, ErrorCode, ItemError, Retry};
 pub use limits::ApiUsage;
 pub use oauth::{ExchangeError, TokenGrant, audience_for, exchange};
 pub use users::{User, active_users, user};
+pub use write::{Created, NewRecord};
 
 /// The HTTP client every service talks to Salesforce with: no redirects (a
 /// login URL must not lead anywhere the allowlist did not admit, and the

@@ -1,13 +1,13 @@
 //! The client against sfsim, a faithful local Salesforce: the token
-//! exchange, paging, and each kind of failure classified as the services
-//! need it.
+//! exchange, paging, record creation, and each kind of failure classified as
+//! the services need it.
 
 use std::collections::HashSet;
 
 use fa_salesforce::{
-    BatchSize, Client, Error, ErrorCode, ExchangeError, Retry, audience_for, datetime, exchange,
+    BatchSize, Client, Error, ErrorCode, ExchangeError, NewRecord, Retry, audience_for, datetime, exchange,
     oauth::{LOGIN_AUDIENCE, TEST_AUDIENCE},
-    users,
+    soql, users,
 };
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -353,4 +353,103 @@ async fn where_datetimes_filter_to_the_second_and_to_the_millisecond() {
         let names: Vec<&str> = page.records.iter().map(|l| l.last_name.as_str()).collect();
         assert_eq!(names, expected, "{filter}");
     }
+}
+
+/// A record to create from a JSON object of fields.
+fn new_record(object: &str, fields: serde_json::Value) -> NewRecord {
+    let serde_json::Value::Object(fields) = fields else { panic!("fields are a JSON object") };
+    NewRecord { object: object.to_owned(), fields }
+}
+
+/// The record `id` of `object` as Salesforce reads it back, if it exists.
+async fn read_back(client: &Client, object: &str, fields: &str, id: &str) -> Option<serde_json::Value> {
+    let soql = format!("SELECT {fields} FROM {object} WHERE Id = {}", soql::quote(id));
+    client.query::<serde_json::Value>(&soql).await.expect("read back").records.into_iter().next()
+}
+
+#[tokio::test]
+async fn a_collections_create_answers_each_record_in_order_in_one_call() {
+    let env = env().await;
+    let client = env.client().await;
+    let records = [
+        new_record("Lead", json!({ "LastName": "山田", "FirstName": "花子", "Company": "株式会社サンプル" })),
+        new_record("Contact", json!({ "LastName": "佐藤", "Email": "sato@example.co.jp" })),
+        new_record("Lead", json!({ "FirstName": "名無し", "Company": "株式会社サンプル" })),
+        new_record("Task", json!({ "Subject": "通話", "Status": "Completed", "Priority": "Normal" })),
+    ];
+    let calls = env.api_calls();
+
+    let created = client.create_records(&records).await.expect("HTTP 200 even with a refused record");
+
+    assert_eq!(env.api_calls() - calls, 1, "one API call for the whole batch");
+    assert!(created.usage.is_some(), "the answer reports the allowance");
+    let [lead, contact, nameless, task] = created.results.try_into().expect("one result per record");
+    let refused = nameless.expect_err("a Lead without LastName is refused");
+    assert_eq!(refused.code, ErrorCode::RequiredFieldMissing);
+    assert_eq!(refused.fields, ["LastName"]);
+    assert_eq!(refused.retry(), Retry::Permanent);
+    let (lead, contact, task) = (lead.expect("Lead"), contact.expect("Contact"), task.expect("Task"));
+    for (id, prefix) in [(&lead, "00Q"), (&contact, "003"), (&task, "00T")] {
+        assert_eq!((id.len(), &id[..3]), (18, prefix), "{id}");
+    }
+    let lead = read_back(&client, "Lead", "Id, LastName, Company", &lead).await.expect("the Lead exists");
+    assert_eq!((&lead["LastName"], &lead["Company"]), (&json!("山田"), &json!("株式会社サンプル")));
+    let contact = read_back(&client, "Contact", "Id, Email", &contact).await.expect("the Contact exists");
+    assert_eq!(contact["Email"], "sato@example.co.jp");
+    let task = read_back(&client, "Task", "Id, Subject", &task).await.expect("the Task exists");
+    assert_eq!(task["Subject"], "通話");
+    let page = client.query::<serde_json::Value>("SELECT Id FROM Lead").await.expect("leads");
+    assert_eq!(page.total_size, 1, "the refused Lead was not created");
+}
+
+#[tokio::test]
+async fn a_duplicate_lead_is_refused_naming_the_existing_record() {
+    let env = env().await;
+    let client = env.client().await;
+    let fields = |last_name: &str| {
+        new_record(
+            "Lead",
+            json!({ "LastName": last_name, "Company": "株式会社サンプル", "Email": "hanako@example.co.jp" }),
+        )
+        .fields
+    };
+    let (existing, usage) = client.create("Lead", &fields("山田")).await.expect("the first Lead");
+    assert!(usage.is_some());
+    env.control(reqwest::Method::PUT, "/duplicate-rules", json!({ "objects": ["Lead"] })).await;
+
+    let error = client.create("Lead", &fields("山田 (2)")).await.expect_err("a duplicate");
+    let api = error.api().expect("Salesforce's error");
+    assert_eq!((api.status, &api.code), (400, &ErrorCode::DuplicatesDetected));
+    assert_eq!(api.duplicates, std::slice::from_ref(&existing));
+    assert_eq!(error.retry(), Retry::Permanent);
+
+    // In a Collections call the same refusal is one record's; Salesforce may
+    // or may not name the duplicates there.
+    let created = client
+        .create_records(&[
+            NewRecord { object: "Lead".to_owned(), fields: fields("山田 (3)") },
+            new_record("Lead", json!({ "LastName": "鈴木", "Company": "株式会社サンプル" })),
+        ])
+        .await
+        .expect("HTTP 200");
+    let refused = created.results[0].as_ref().expect_err("a duplicate");
+    assert_eq!(refused.code, ErrorCode::DuplicatesDetected);
+    assert!(refused.duplicates.is_empty() || refused.duplicates == [existing], "{refused:?}");
+    assert!(created.results[1].is_ok(), "the other record is created");
+}
+
+#[tokio::test]
+async fn more_than_200_records_are_refused_without_a_call() {
+    let env = env().await;
+    let client = env.client().await;
+    let records = vec![new_record("Task", json!({ "Subject": "通話" })); 201];
+    let calls = env.api_calls();
+
+    let error = client.create_records(&records).await.expect_err("too many");
+
+    assert!(matches!(error, Error::InvalidInput(_)), "{error:?}");
+    assert_eq!(error.retry(), Retry::Permanent);
+    assert_eq!(env.api_calls(), calls, "no call was made");
+    let page = client.query::<serde_json::Value>("SELECT Id FROM Task").await.expect("tasks");
+    assert_eq!(page.total_size, 0);
 }
