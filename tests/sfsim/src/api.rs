@@ -224,7 +224,7 @@ fn roll(p: f64) -> bool {
 }
 
 /// A write refused with `UNABLE_TO_LOCK_ROW` by the org's faults.
-fn lock_fault(org: &Org, id: &str) -> Option<ApiError> {
+pub(crate) fn lock_fault(org: &Org, id: &str) -> Option<ApiError> {
     let mut faults = lock(&org.faults);
     let fail = if faults.lock_next > 0 {
         faults.lock_next -= 1;
@@ -243,7 +243,7 @@ fn lock_fault(org: &Org, id: &str) -> Option<ApiError> {
 }
 
 /// After a committed write: when the org says so, never answer.
-async fn maybe_hang(org: &Org) {
+pub(crate) async fn maybe_hang(org: &Org) {
     let hang = {
         let mut faults = lock(&org.faults);
         let hang = faults.timeout_after_commit_next > 0;

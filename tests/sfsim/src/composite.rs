@@ -48,6 +48,15 @@ pub async fn collection_create(Extension(ctx): Extension<Ctx>, headers: HeaderMa
     }
     let all_or_none = body.get("allOrNone").and_then(J::as_bool).unwrap_or(false);
     let mode = WriteMode { seeding: false, skip_duplicate_rules: crate::api::allow_save(&headers) };
+    let results = collection_results(&ctx, records, all_or_none, mode);
+    // The whole call is one write: committed, and perhaps never answered.
+    crate::api::maybe_hang(&ctx.org).await;
+    json_response(200, &J::Array(results))
+}
+
+/// Creates each record of a Collections call under one lock; one result
+/// per record, in order.
+fn collection_results(ctx: &Ctx, records: &[J], all_or_none: bool, mode: WriteMode) -> Vec<J> {
     let mut data = write(&ctx.org.data);
     let mut results = Vec::with_capacity(records.len());
     let mut created: Vec<String> = Vec::new();
@@ -66,6 +75,9 @@ pub async fn collection_create(Extension(ctx): Extension<Ctx>, headers: HeaderMa
             })?;
             if fields.keys().any(|k| k.eq_ignore_ascii_case("Id")) {
                 return Err(vec![ApiError::new(400, "INVALID_FIELD", "cannot specify Id in an insert call")]);
+            }
+            if let Some(e) = crate::api::lock_fault(&ctx.org, &ctx.user_id) {
+                return Err(vec![e]);
             }
             create_in(&ctx.sim, &ctx.org, &mut data, object, fields, &ctx.user_id, &ctx.version, mode)
         })();
@@ -90,7 +102,7 @@ pub async fn collection_create(Extension(ctx): Extension<Ctx>, headers: HeaderMa
             }
         }
     }
-    json_response(200, &J::Array(results))
+    results
 }
 
 fn remove(data: &mut crate::store::OrgData, id: &str) {
