@@ -238,11 +238,11 @@ pub(crate) async fn handle<H: BatchHandler>(consuming: Arc<Consuming<H>>, key: S
 }
 
 /// Exactly one outcome per message, whatever the handler returned (`None`:
-/// it panicked). A panic retries the whole batch; a miscount gives the
-/// messages left without an outcome a retry as `handler_bug` and drops the
-/// extra outcomes. Retrying is never wrong, since handlers are idempotent.
+/// it panicked). A panic retries the whole batch; so does a miscount, since
+/// outcomes matched by position could then ack a message whose work was
+/// not done. Retrying is never wrong: handlers are idempotent.
 fn one_per_message(returned: Option<Vec<Outcome>>, size: usize) -> Vec<Outcome> {
-    let Some(mut outcomes) = returned else {
+    let Some(outcomes) = returned else {
         tracing::error!(size, "the batch handler panicked; every message of the batch is retried");
         return (0..size).map(|_| Outcome::Retry { failure: Failure::handler_panicked(), after: None }).collect();
     };
@@ -250,15 +250,13 @@ fn one_per_message(returned: Option<Vec<Outcome>>, size: usize) -> Vec<Outcome> 
         tracing::error!(
             messages = size,
             outcomes = outcomes.len(),
-            "the batch handler did not return one outcome per message; those without one are retried as handler_bug"
+            "the batch handler did not return one outcome per message; the whole batch is retried as handler_bug"
         );
-        outcomes.resize_with(size, || Outcome::Retry {
-            failure: Failure::new(
-                "handler_bug",
-                "the batch handler returned no outcome for this message; see the service's log",
-            ),
+        let bug = || Outcome::Retry {
+            failure: Failure::new("handler_bug", "the batch handler miscounted its outcomes; see the service's log"),
             after: None,
-        });
+        };
+        return (0..size).map(|_| bug()).collect();
     }
     outcomes
 }
@@ -348,8 +346,8 @@ mod tests {
         }
         let reject = || Outcome::Reject(Failure::new("invalid_event", "no"));
         check(Some(vec![Outcome::Done, reject()]), 2, &["done", "invalid_event"]);
-        check(Some(vec![Outcome::Done]), 3, &["done", "handler_bug", "handler_bug"]);
-        check(Some(vec![Outcome::Done, reject(), Outcome::Done]), 2, &["done", "invalid_event"]);
+        check(Some(vec![Outcome::Done]), 3, &["handler_bug", "handler_bug", "handler_bug"]);
+        check(Some(vec![Outcome::Done, reject(), Outcome::Done]), 2, &["handler_bug", "handler_bug"]);
         check(Some(Vec::new()), 1, &["handler_bug"]);
         check(None, 2, &["handler_panicked", "handler_panicked"]);
     }
