@@ -19,7 +19,7 @@ export RUST_LOG=${RUST_LOG:-info}
 export FA_SF_LOGIN_URL_ALLOWLIST=${FA_SF_LOGIN_URL_ALLOWLIST:-login.salesforce.com,test.salesforce.com,*.my.salesforce.com,127.0.0.1:*}
 
 services=(token-broker:8080 importer:8081 activity-writer:8082)
-pids=()
+pids=() # the binaries' own pids (their output goes through sed by process substitution, so $! is the binary)
 demo=$state/sfsim-demo
 stop() {
   trap - INT TERM EXIT
@@ -34,7 +34,7 @@ trap stop INT TERM EXIT
 # customers; its credentials land in .local/sfsim-demo/.
 [ -x "$bin/sfsim" ] || { echo "error: $bin/sfsim is missing: run 'make run' (it builds first)" >&2; exit 1; }
 rm -f "$demo/credentials.json"
-"$bin/sfsim" serve --addr 127.0.0.1:8090 --demo "$demo" 2>&1 | sed -u "s/^/[sfsim] /" &
+"$bin/sfsim" serve --addr 127.0.0.1:8090 --demo "$demo" > >(sed -u "s/^/[sfsim] /") 2>&1 &
 pids+=($!)
 for _ in $(seq 1 60); do [ -s "$demo/credentials.json" ] && break; sleep 0.5; done
 
@@ -42,13 +42,13 @@ for _ in $(seq 1 60); do [ -s "$demo/credentials.json" ] && break; sleep 0.5; do
 # bound queue the connector's publishes are unroutable and fail, as they
 # should (nothing may be lost).
 [ -x "$bin/frontagent-stub" ] || { echo "error: $bin/frontagent-stub is missing: run 'make run' (it builds first)" >&2; exit 1; }
-"$bin/frontagent-stub" 2>&1 | sed -u "s/^/[frontagent] /" &
+"$bin/frontagent-stub" > >(sed -u "s/^/[frontagent] /") 2>&1 &
 pids+=($!)
 
 for entry in "${services[@]}"; do
   name=${entry%%:*} port=${entry##*:}
   [ -x "$bin/$name" ] || { echo "error: $bin/$name is missing: run 'make run' (it builds first)" >&2; exit 1; }
-  FA_SF_HTTP_ADDR=127.0.0.1:$port "$bin/$name" 2>&1 | sed -u "s/^/[$name] /" &
+  FA_SF_HTTP_ADDR=127.0.0.1:$port "$bin/$name" > >(sed -u "s/^/[$name] /") 2>&1 &
   pids+=($!)
 done
 
@@ -81,6 +81,72 @@ PY
     --data "$body" http://127.0.0.1:8080/v1/tenants/demo/salesforce/connection || true)
   echo "[make run] connected the demo org as tenant 'demo': HTTP $status $(cat "$state/demo-connection.json" 2>/dev/null)"
 fi
+org_id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("org_id", ""))' "$demo/credentials.json" 2>/dev/null || true)
+
+# The activity-writer at work: Front Agent user u-demo is linked ([連携]) to a
+# salesperson of the demo org, so the Tasks of its calls are theirs (u-demo-2
+# is not linked: its Task falls back to the connection's own user); then
+# `frontagent-stub assist` sends three assist.completed events as Front Agent
+# does when calls end and prints the Task the writer made of each. A failure
+# here is printed and the services keep running.
+api() { # METHOD URL [BODY]: prints the answer, then the HTTP status on a line of its own
+  curl -sS -X "$1" -H "Authorization: Bearer $FA_SF_ADMIN_TOKEN" -H 'Content-Type: application/json' \
+    ${3:+--data "$3"} -w '\n%{http_code}' "$2" 2>&1 || true
+}
+link_demo_user() {
+  # A salesperson in the org, as its admin would have one (sfsim's control API).
+  curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' \
+    --data '{"username":"yamada@demo-shoji.example.com","last_name":"山田","first_name":"太郎","email":"yamada@demo-shoji.example.com"}' \
+    "http://127.0.0.1:8090/sfsim/orgs/$org_id/users" || true
+  local users sf_user answer
+  users=$(api GET http://127.0.0.1:8080/v1/tenants/demo/salesforce/users)
+  sf_user=$(python3 -c '
+import json, sys
+try:
+    users = json.loads(sys.argv[1].rsplit("\n", 1)[0])["users"]
+except Exception:
+    sys.exit(0)
+mine = [u for u in users if u.get("username") == "yamada@demo-shoji.example.com"] or users
+if mine:
+    print(mine[0]["id"], mine[0].get("name", ""))
+' "$users")
+  if [ -z "$sf_user" ]; then
+    echo "[make run] cannot list the demo org's users to link u-demo: $(echo "$users" | tr '\n' ' ')"
+    return 1
+  fi
+  answer=$(api PUT http://127.0.0.1:8080/v1/tenants/demo/user-links/u-demo "{\"salesforce_user_id\":\"${sf_user%% *}\"}")
+  echo "[make run] linked Front Agent user u-demo to Salesforce user ${sf_user}: HTTP ${answer##*$'\n'} ${answer%$'\n'*}"
+}
+wait_for_first_import() {
+  local state_json
+  for _ in $(seq 1 60); do
+    state_json=$(curl -sS -H "Authorization: Bearer $FA_SF_ADMIN_TOKEN" \
+      http://127.0.0.1:8081/v1/tenants/demo/imports 2>/dev/null || true)
+    if python3 -c '
+import json, sys
+runs = json.loads(sys.argv[1]).get("runs") or []
+sys.exit(0 if runs and all(r.get("status") != "running" for r in runs) and not runs[0].get("more_pending") else 1)
+' "$state_json" 2>/dev/null; then
+      return 0
+    fi
+    sleep 1
+  done
+  echo "[make run] the first import has not finished after 60 s; sending the assist events anyway"
+}
+if [ -n "$org_id" ] && [[ "${status:-}" == 2?? ]]; then
+  link_demo_user || true
+  wait_for_first_import
+  sleep 3 # a few seconds for the imported customers to settle, as in real life
+  echo "[make run] sending three assisted calls as Front Agent would: frontagent-stub assist --org $org_id"
+  if "$bin/frontagent-stub" assist --sfsim-url http://127.0.0.1:8090 --org "$org_id" --tenant demo \
+    --user u-demo --user-name "山田 太郎" --other-user u-demo-2 2>&1 | sed -u "s/^/[assist] /"; then
+    echo "[make run] the assist demo is done: three Tasks in sfsim, one per assist.completed"
+  else
+    echo "[make run] the assist demo FAILED (see the [assist] lines above and the [activity-writer] lines); the services keep running"
+  fi
+else
+  echo "[make run] skipping the assist demo: the demo org is not connected (see above)"
+fi
 
 cat <<EOM
 
@@ -93,7 +159,12 @@ The connector runs. Admin API token: $FA_SF_ADMIN_TOKEN
   curl -H "Authorization: Bearer $FA_SF_ADMIN_TOKEN" http://127.0.0.1:8080/v1/tenants/demo/salesforce/users
   curl -H "Authorization: Bearer $FA_SF_ADMIN_TOKEN" http://127.0.0.1:8081/v1/tenants/demo/imports
 What the connector publishes to salesforce.sync lands in the queue frontagent.demo
-and is printed as [frontagent] lines.
+and is printed as [frontagent] lines: customers, imports, and the activity-writer's
+activity.written / activity.failed / customer.linked.
+Assisted calls: the [assist] lines above sent three assist.completed events (a Lead's
+call, a known number, a new number) and showed the Task the writer made of each. Again:
+  $bin/frontagent-stub assist --org ${org_id:-<org_id from $demo/credentials.json>}
+  curl http://127.0.0.1:8090/sfsim/orgs/${org_id:-<org_id>}/records/Task
 RabbitMQ: amqp://guest:guest@127.0.0.1:5672/%2f   PostgreSQL: postgres://postgres@127.0.0.1:5432/fa_salesforce
 Press Ctrl-C to stop.
 EOM

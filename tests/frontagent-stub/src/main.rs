@@ -5,11 +5,20 @@
 //! queue bound a publish fails (as it should: nothing may be lost). Front
 //! Agent binds queues of its own there; this binds one, `frontagent.demo`
 //! by default, and prints a line for each message, so `make run` shows the
-//! customers arriving.
+//! customers arriving and the activity-writer's results.
+//!
+//! `frontagent-stub assist` plays Front Agent's other half: it publishes three
+//! `assist.completed` events and waits for their Tasks in sfsim (see
+//! [`assist`]).
+
+mod assist;
+mod calls;
+mod describe;
+mod sfsim;
 
 use std::{process::ExitCode, time::Duration};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use futures_util::StreamExt as _;
 use lapin::{
     Connection, ConnectionProperties, ExchangeKind,
@@ -18,14 +27,20 @@ use lapin::{
 };
 use serde_json::Value;
 
+use crate::describe::describe;
+
 /// Binds a queue to salesforce.sync, as Front Agent does, and prints what
-/// the connector publishes there, one line a message.
+/// the connector publishes there, one line a message; or, with `assist`,
+/// publishes three assist.completed events and shows their Tasks.
 #[derive(Parser)]
 #[command(name = "frontagent-stub", version, about)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// RabbitMQ, as the services reach it.
     #[arg(
         long,
+        global = true,
         env = "FA_SF_AMQP_URL",
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f",
         hide_env_values = true
@@ -40,21 +55,40 @@ struct Cli {
     show_customers: usize,
 }
 
+#[derive(Subcommand)]
+enum Command {
+    /// Publish three assist.completed events (a Lead's call, a call from a
+    /// known number, a call from a new number) to frontagent.assist as Front
+    /// Agent does, then wait until the activity-writer has written their
+    /// Tasks into sfsim and print them.
+    Assist(assist::AssistArgs),
+}
+
 const EXCHANGE: &str = "salesforce.sync";
 const KEPT: i64 = 10_000;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let work = async {
+        match &cli.command {
+            Some(Command::Assist(args)) => assist::run(&cli.amqp_url, args).await,
+            None => run(&cli).await,
+        }
+    };
     tokio::select! {
-        result = run(&cli) => match result {
+        result = work => match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("frontagent-stub: {e:#}");
                 ExitCode::FAILURE
             }
         },
-        _ = shutdown() => ExitCode::SUCCESS,
+        // Stopping is how the printing ends; it only cuts `assist` short.
+        _ = shutdown() => match cli.command {
+            Some(Command::Assist(_)) => ExitCode::from(130),
+            None => ExitCode::SUCCESS,
+        },
     }
 }
 
@@ -137,7 +171,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
 }
 
 /// RabbitMQ may still be starting: a few tries before giving up.
-async fn connect(url: &str) -> anyhow::Result<Connection> {
+pub(crate) async fn connect(url: &str) -> anyhow::Result<Connection> {
     let mut last = None;
     for _ in 0..20 {
         match Connection::connect(url, ConnectionProperties::default()).await {
@@ -150,87 +184,4 @@ async fn connect(url: &str) -> anyhow::Result<Connection> {
         "cannot reach RabbitMQ (FA_SF_AMQP_URL or --amqp-url): {}",
         last.map(|e| e.to_string()).unwrap_or_default()
     ))
-}
-
-/// One line for a message: what it is and the fields a person looks at.
-fn describe(routing_key: &str, body: &Value) -> String {
-    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
-    match routing_key {
-        "customer.upsert" => {
-            let phones: Vec<String> = body["customer"]["phones"]
-                .as_array()
-                .map(|p| p.iter().map(|p| p["e164"].as_str().map_or_else(|| text(&p["raw"]), str::to_owned)).collect())
-                .unwrap_or_default();
-            format!(
-                "customer.upsert {} {} {} ({}) {}",
-                text(&body["source"]["object"]),
-                text(&body["source"]["id"]),
-                text(&body["customer"]["name"]),
-                text(&body["customer"]["company"]),
-                phones.join(" "),
-            )
-        }
-        "import.completed" => {
-            let counts: Vec<String> = body["objects"]
-                .as_array()
-                .map(|o| {
-                    o.iter()
-                        .map(|c| {
-                            format!("{} {} published, {} skipped", text(&c["object"]), c["published"], c["skipped"])
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut line = format!(
-                "import.completed {} {} {}: {}{}",
-                text(&body["tenant_id"]),
-                text(&body["run_id"]),
-                text(&body["status"]),
-                if counts.is_empty() { "nothing read".to_owned() } else { counts.join(", ") },
-                if body["more_pending"] == true { "; more pending" } else { "" },
-            );
-            if let Some(error) = body["error"].as_object() {
-                line.push_str(&format!(
-                    "; error {}: {}",
-                    error.get("code").and_then(Value::as_str).unwrap_or("-"),
-                    error.get("message").and_then(Value::as_str).unwrap_or("-")
-                ));
-            }
-            line
-        }
-        other => format!("{other} {body}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::describe;
-
-    #[test]
-    fn a_customer_reads_as_object_id_name_company_and_phones() {
-        let body = json!({
-            "source": {"object": "Lead", "id": "00Q5j00000AbCdEAAV"},
-            "customer": {"name": "佐藤 太郎", "company": "株式会社テスト",
-                "phones": [{"raw": "03-1234-5678", "e164": "+81312345678"}, {"raw": "不明", "e164": null}]},
-        });
-        assert_eq!(
-            describe("customer.upsert", &body),
-            "customer.upsert Lead 00Q5j00000AbCdEAAV 佐藤 太郎 (株式会社テスト) +81312345678 不明"
-        );
-    }
-
-    #[test]
-    fn a_run_reads_as_its_counts_and_error() {
-        let body = json!({
-            "tenant_id": "demo", "run_id": "run_1", "status": "failed", "more_pending": true,
-            "objects": [{"object": "Lead", "published": 2000, "skipped": 3}],
-            "error": {"code": "salesforce_rejected", "message": "INVALID_TYPE"},
-        });
-        assert_eq!(
-            describe("import.completed", &body),
-            "import.completed demo run_1 failed: Lead 2000 published, 3 skipped; more pending; error salesforce_rejected: INVALID_TYPE"
-        );
-    }
 }
