@@ -44,13 +44,11 @@ pub fn router(api: Arc<Api>, token: AdminToken) -> Router {
 async fn connected(api: &Api, tenant_id: &str, lang: Lang) -> Result<(TenantId, Vec<String>), LocalizedProblem> {
     let tenant =
         TenantId::new(tenant_id).map_err(|e| LocalizedProblem::new(Problem::invalid_tenant_id(e.reason()), lang))?;
-    let row: Option<(Vec<String>,)> = sqlx::query_as("SELECT objects FROM connections WHERE tenant_id = $1")
-        .bind(tenant.as_str())
-        .fetch_optional(&api.pool)
+    let connection = fa_store::tenant::connection(&api.pool, tenant.as_str())
         .await
         .map_err(|e| LocalizedProblem::internal(lang, "reading the connection", &e))?;
-    match row {
-        Some((objects,)) => Ok((tenant, objects)),
+    match connection {
+        Some(connection) => Ok((tenant, connection.objects)),
         None => Err(LocalizedProblem::new(Problem::not_connected(tenant.as_str()), lang)),
     }
 }

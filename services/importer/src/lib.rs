@@ -11,7 +11,10 @@
 //!   claimed in PostgreSQL by whichever replica looks first.
 //! - [`lock`]: one run per tenant across replicas (a PostgreSQL advisory
 //!   lock).
-//! - [`run`]: a run: read, publish with confirms, move the watermark.
+//! - [`run`]: a run: read, publish with confirms, index what was
+//!   confirmed, move the watermark.
+//! - [`index`]: what of a published record goes into the customer index
+//!   the activity-writer matches callers on.
 //! - [`org`]: the tenant's org: pages, Salesforce's failures classified,
 //!   the API allowance watched.
 //! - [`query`], [`mapping`], [`watermark`]: the SOQL, the record-to-customer
@@ -25,6 +28,7 @@
 pub mod api;
 pub mod commands;
 pub mod config;
+pub mod index;
 pub mod lock;
 pub mod mapping;
 pub mod org;

@@ -1,6 +1,7 @@
 //! Import runs (behaviour.md §3): read each object oldest change first,
-//! publish `customer.upsert` for each record, move the watermark past what
-//! the broker confirmed, stop at the per-run cap and go on with `catch_up`
+//! publish `customer.upsert` for each record, write what the broker
+//! confirmed into the customer index (see [`crate::index`]) and move the
+//! watermark past it, stop at the per-run cap and go on with `catch_up`
 //! runs until the tenant is caught up.
 //!
 //! Streaming: while one page is published, the next ones are already being
@@ -16,6 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context as _;
 use fa_amqp::Broker;
 use fa_messages::{
     ErrorDetail, ImportCompletedV1, ImportReason, ImportStatus, ObjectCounts, SObject, TenantId,
@@ -31,6 +33,7 @@ use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 use tracing::Instrument as _;
 
 use crate::{
+    index,
     lock::{self, TenantLock},
     mapping::{self, Mapped, Row},
     org::{self, Failure, Org, PageRequest},
@@ -134,14 +137,10 @@ struct Connection {
 }
 
 async fn connection(pool: &PgPool, tenant: &TenantId) -> Result<Option<Connection>, sqlx::Error> {
-    let row: Option<(Vec<String>, Option<String>)> =
-        sqlx::query_as("SELECT objects, organization_id FROM connections WHERE tenant_id = $1")
-            .bind(tenant.as_str())
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.map(|(objects, org)| Connection {
-        objects: objects.iter().filter_map(|o| o.parse().ok()).collect(),
-        organization_id: org.unwrap_or_default(),
+    let connection = fa_store::tenant::connection(pool, tenant.as_str()).await?;
+    Ok(connection.map(|c| Connection {
+        objects: c.objects.iter().filter_map(|o| o.parse().ok()).collect(),
+        organization_id: c.organization_id.unwrap_or_default(),
     }))
 }
 
@@ -388,9 +387,10 @@ impl Importer {
         Ok(End::CaughtUp)
     }
 
-    /// Publishes one batch with confirms, in order, many in flight; moves
-    /// the watermark past the last record confirmed with all before it.
-    /// `Ok(Err(..))` when the broker failed part-way.
+    /// Publishes one batch with confirms, in order, many in flight; indexes
+    /// the records confirmed (one statement) and moves the watermark past
+    /// the last record confirmed with all before it. `Ok(Err(..))` when the
+    /// broker failed part-way.
     async fn publish(
         &self,
         tenant: &TenantId,
@@ -405,15 +405,16 @@ impl Importer {
             let run_id = run_id.clone();
             async move {
                 let mark = Watermark { modified_at: record.modified_at, id: record.id };
+                // What was published, as the customer index keeps it; `None`: not published.
                 let outcome = match record.mapped {
                     Ok(Mapped::Customer(mut message)) => {
                         message.import_run_id = run_id;
-                        broker.publish(&message).await.map(|()| true).map_err(|e| e.to_string())
+                        broker.publish(&message).await.map(|()| Some(index::entry(&message))).map_err(|e| e.to_string())
                     }
-                    Ok(Mapped::NoName) => Ok(false),
+                    Ok(Mapped::NoName) => Ok(None),
                     Err(e) => {
                         tracing::warn!(tenant_id = %tenant, object = %record.object, error = %e, "a record could not be mapped; skipped");
-                        Ok(false)
+                        Ok(None)
                     }
                 };
                 (mark, fate, outcome)
@@ -426,23 +427,32 @@ impl Importer {
         let mut skipped = 0u64;
         let mut republished = 0u64;
         let mut failure = None;
+        // What the broker confirmed goes into the index while the rest is
+        // published, the overlap too (a version committed late is new to it).
+        let mut indexing = index::Writer::new(self.pool.clone(), tenant.as_str(), organization_id);
         while let Some((mark, fate, outcome)) = results.next().await {
             match outcome {
                 Err(e) => {
                     failure = Some(e);
                     break;
                 }
-                Ok(sent) => match fate {
-                    Fate::Overlap => republished += u64::from(sent),
-                    Fate::New => {
-                        if sent {
-                            published += 1
-                        } else {
-                            skipped += 1
-                        }
-                        moved = Some(mark);
+                Ok(entry) => {
+                    let sent = entry.is_some();
+                    if let Some(entry) = entry {
+                        indexing.push(entry);
                     }
-                },
+                    match fate {
+                        Fate::Overlap => republished += u64::from(sent),
+                        Fate::New => {
+                            if sent {
+                                published += 1
+                            } else {
+                                skipped += 1
+                            }
+                            moved = Some(mark);
+                        }
+                    }
+                }
             }
         }
         drop(results);
@@ -462,6 +472,12 @@ impl Importer {
             .increment(skipped);
         metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "republished")
             .increment(republished);
+        // The index first: should its write fail, the watermark stays where
+        // it was and the next run reads these records again, so the index is
+        // never behind the watermark.
+        let finishing = Instant::now();
+        indexing.finish().await.context("writing the customer index")?;
+        tracing::debug!(%object, waited_ms = finishing.elapsed().as_secs_f64() * 1e3, "customer index written");
         if let Some(mark) = &moved {
             watermark::save(&self.pool, tenant, object, organization_id, mark).await?;
         }

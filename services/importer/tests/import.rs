@@ -4,7 +4,10 @@
 
 mod common;
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use common::{Stack, TENANT, completions, leads, upserts};
 use serde_json::{Value, json};
@@ -182,6 +185,71 @@ async fn the_mapping_is_exact_for_each_object() {
     assert_eq!(objects, [("Account".to_owned(), 1), ("Contact".to_owned(), 2), ("Lead".to_owned(), 1)]);
 }
 
+/// A row of the customer index: (phones, email, organization id).
+type Indexed = (Vec<String>, Option<String>, String);
+
+/// The customer index's rows of the test's tenant by (object, id).
+async fn indexed(stack: &Stack) -> HashMap<(String, String), Indexed> {
+    type Row = (String, String, Vec<String>, Option<String>, String, bool);
+    let pool = stack.db.pool().await.expect("pool");
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT object, record_id, phones, email, organization_id, converted FROM customer_index WHERE tenant_id = $1",
+    )
+    .bind(TENANT)
+    .fetch_all(&pool)
+    .await
+    .expect("customer_index");
+    pool.close().await;
+    assert!(rows.iter().all(|row| !row.5), "the importer indexes no converted Lead: {rows:?}");
+    rows.into_iter().map(|(object, id, phones, email, org, _)| ((object, id), (phones, email, org))).collect()
+}
+
+#[tokio::test]
+async fn imported_records_are_indexed_by_their_e164_numbers_and_lower_cased_email() {
+    let mut stack = Stack::start(&[]).await;
+    let lead = stack
+        .seed(
+            "Lead",
+            json!([{ "LastName": "佐藤", "Company": "佐藤商事", "Email": "Hanako@Sato.Example",
+            "Phone": "(03) 1234-5678", "SystemModstamp": "2026-11-20T01:02:04.000Z" }]),
+        )
+        .await
+        .remove(0);
+    let contact = stack
+        .seed("Contact", json!([{ "LastName": "田中", "Phone": "なし", "SystemModstamp": "2026-11-20T01:02:05.000Z" }]))
+        .await
+        .remove(0);
+    let account =
+        stack.seed("Account", json!([{ "Name": "鈴木工業株式会社", "Phone": "06-6123-4567" }])).await.remove(0);
+    let nameless = stack.seed("Lead", json!([{ "LastName": " ", "Company": "名無し", "Phone": "03-9999-9999" }])).await;
+    stack.start_importer().await;
+    stack.connect(&["Lead", "Contact", "Account"]).await;
+    let mut seen = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut seen, |s| !completions(s).is_empty()).await;
+    let run = completions(&seen)[0];
+    assert_eq!(run["status"], "succeeded");
+    let lead_counts = run["objects"].as_array().and_then(|a| a.iter().find(|o| o["object"] == "Lead")).cloned();
+    assert_eq!(lead_counts, Some(json!({ "object": "Lead", "published": 1, "skipped": 1 })), "{run}");
+
+    let pool = stack.db.pool().await.expect("pool");
+    let (org,): (String,) = sqlx::query_as("SELECT organization_id FROM connections WHERE tenant_id = $1")
+        .bind(TENANT)
+        .fetch_one(&pool)
+        .await
+        .expect("the connection's org");
+    pool.close().await;
+    let row = |phones: &[&str], email: Option<&str>| {
+        (phones.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>(), email.map(str::to_owned), org.clone())
+    };
+    let expected = HashMap::from([
+        (("Lead".to_owned(), lead), row(&["+81312345678"], Some("hanako@sato.example"))),
+        (("Contact".to_owned(), contact), row(&[], None)),
+        (("Account".to_owned(), account), row(&["+81661234567"], None)),
+    ]);
+    let index = indexed(&stack).await;
+    assert_eq!(index, expected, "the nameless lead {nameless:?} is not published, so not indexed either");
+}
+
 #[tokio::test]
 async fn records_outside_the_lookback_converted_or_nameless_are_not_published() {
     let mut stack = Stack::start(&[("FA_SF_IMPORT_LOOKBACK", "30d")]).await;
@@ -244,6 +312,13 @@ async fn records_changed_after_a_run_arrive_in_the_next_run() {
         upserts(&next).into_iter().find(|m| m["source"]["id"] == changed.as_str()).expect("the change arrives");
     assert_eq!(update["customer"]["email"], "changed@example.com");
     assert_eq!(completions(&next)[0]["objects"][0]["published"], 6, "only what changed counts: {next:?}");
+    let index = indexed(&stack).await;
+    assert_eq!(index.len(), 15, "{index:?}");
+    assert_eq!(
+        index[&("Lead".to_owned(), changed)].1.as_deref(),
+        Some("changed@example.com"),
+        "the index follows the change"
+    );
 }
 
 #[tokio::test]

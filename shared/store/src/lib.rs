@@ -5,6 +5,14 @@
 //! the binaries and applied at start. sqlx takes a PostgreSQL advisory lock
 //! around the whole run, so replicas that start together apply each
 //! migration exactly once and the others wait, then find nothing to do.
+//!
+//! Rows that several services read have their queries here, one module per
+//! noun: [`tenant`] (a tenant's connection and user links, written by the
+//! token-broker) and [`customer_index`] (the records the importer
+//! published, matched by the activity-writer).
+
+pub mod customer_index;
+pub mod tenant;
 
 use std::time::Duration;
 
