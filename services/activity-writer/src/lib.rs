@@ -4,11 +4,38 @@
 //! to [`fa_runtime::launch::run`]; the service is [`run`], which tests start
 //! in-process on port 0.
 //!
-//! It consumes `activity-writer.assist` (bound to `frontagent.assist` / `assist.completed`) and publishes to `salesforce.sync`.
+//! It consumes `activity-writer.assist` (bound to `frontagent.assist` /
+//! `assist.completed`) in per-tenant batches and publishes
+//! `customer.linked`, `activity.written` and `activity.failed` to
+//! `salesforce.sync`.
+//!
+//! Layout, by noun:
+//! - [`writer`]: one batch, from the deliveries to the acks;
+//! - [`event`]: reading and checking a delivery;
+//! - [`resolve`] and [`matcher`]: which record a Task goes on;
+//! - [`new_record`]: the Lead, Contact or Account made for a new caller;
+//! - [`task`] and [`text`]: the Task's fields, lengths in UTF-16 units;
+//! - [`ledger`]: exactly one Task per event; [`link`]: links and claims;
+//! - [`org`]: the tenant's org during a batch; [`pause`]: spent allowances;
+//!   [`verdict`]: what becomes of an event that cannot go on.
 
 pub mod config;
+pub mod event;
+pub mod ledger;
+pub mod link;
+pub mod matcher;
+pub mod new_record;
+pub mod org;
+pub mod pause;
+pub mod resolve;
+pub mod task;
+pub mod text;
+pub mod verdict;
+pub mod writer;
 
-use fa_amqp::{ExchangeKind, Topology};
+use std::time::Duration;
+
+use fa_amqp::{BatchOptions, ConsumerOptions, ExchangeKind, Topology};
 use fa_messages::topology;
 use fa_runtime::{host::Host, launch::Context};
 
@@ -28,5 +55,29 @@ pub fn topology() -> Topology {
 /// Runs the activity-writer until `ctx.shutdown` is cancelled.
 pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
     let host = Host::start(&config.common, topology()).await?;
-    host.serve(axum::Router::new(), ctx, Vec::new()).await
+    let writer = writer::Writer {
+        pool: host.pool.clone(),
+        broker: host.broker.clone(),
+        tokens: fa_tokens::TokenClient::new(host.broker.clone(), Duration::from_secs(30)),
+        http: fa_salesforce::http_client()?,
+        api_version: config.api_version.to_string(),
+        zone: config.timezone.clone(),
+        name: format!("{SERVICE}-{}", uuid::Uuid::new_v4().simple()),
+        pauses: pause::Pauses::default(),
+    };
+    let mut options = ConsumerOptions::new(topology::ACTIVITY_WRITER_ASSIST_QUEUE);
+    options.prefetch = PREFETCH;
+    let batching = BatchOptions { max_batch: MAX_BATCH, max_concurrent: CONCURRENT_BATCHES };
+    let consumer = host.broker.consume_batches(options, batching, writer);
+    host.serve(axum::Router::new(), ctx, vec![consumer]).await
 }
+
+/// Deliveries in flight at most: enough for a full batch of one tenant
+/// while others' batches are handled.
+pub const PREFETCH: u16 = 1000;
+
+/// Events in one batch at most: one sObject Collections call takes 200.
+pub const MAX_BATCH: usize = 200;
+
+/// Tenants' batches handled at once.
+pub const CONCURRENT_BATCHES: usize = 16;

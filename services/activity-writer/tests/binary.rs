@@ -29,6 +29,7 @@ async fn an_unreachable_database_stops_it_with_one_line() {
 fn a_missing_or_malformed_variable_is_named() {
     service::names_a_malformed_variable(&BINARY, "FA_SF_SALESFORCE_API_VERSION", "latest");
     service::names_a_malformed_variable(&BINARY, "FA_SF_AMQP_URL", "http://127.0.0.1:5672");
+    service::names_a_malformed_variable(&BINARY, "FA_SF_TIMEZONE", "Asia/Tokio");
 }
 
 #[tokio::test]

@@ -1,0 +1,206 @@
+//! One tenant's org as the writer calls it during one batch: a token from
+//! the token-broker, every answer's allowance watched, and each failure
+//! turned into what the batch does about it ([`Failure`]).
+//!
+//! The decision of what a Salesforce error means is `fa_salesforce`'s
+//! ([`Retry`]); this module only adds the writer's side of it: a fresh token
+//! and one immediate retry on `INVALID_SESSION_ID`, and a count of the calls
+//! a batch made (the org's allowance is shared with every other
+//! integration, so the writer measures what it spends).
+
+use std::sync::Arc;
+
+use fa_salesforce::{
+    ApiError, ApiUsage, Client, Retry,
+    write::{Created, NewRecord},
+};
+use fa_tokens::{AccessToken, TokenClient, TokenError};
+use serde::de::DeserializeOwned;
+
+use crate::SERVICE;
+
+/// The share of the daily allowance at which a tenant pauses (behaviour.md §5).
+pub const PAUSE_AT: f64 = 0.9;
+
+/// Why a call to the org did not give an answer the batch can use.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// Try again later: Salesforce or the token-broker is failing for now
+    /// (5xx, lock, timeout, lost connection). For a write, the outcome is
+    /// unknown: Salesforce may have committed it.
+    Transient(String),
+    /// The org's allowance is spent (`REQUEST_LIMIT_EXCEEDED`): pause the
+    /// tenant. Nothing was done.
+    Pause(String),
+    /// The tenant has no connection: its events can never succeed.
+    NotConnected(String),
+    /// Salesforce refused the request itself (not one record of it).
+    Rejected(ApiError),
+}
+
+/// One tenant's org for the length of one batch.
+pub struct Org {
+    tenant: String,
+    tokens: TokenClient,
+    http: reqwest::Client,
+    api_version: String,
+    token: Arc<AccessToken>,
+    calls: u32,
+    usage: Option<ApiUsage>,
+}
+
+impl Org {
+    /// The org of `tenant`, with its token.
+    pub async fn open(
+        tenant: &str,
+        tokens: TokenClient,
+        http: reqwest::Client,
+        api_version: &str,
+    ) -> Result<Self, Failure> {
+        let token = tokens.token(tenant).await.map_err(token_failure)?;
+        Ok(Self {
+            tenant: tenant.to_owned(),
+            tokens,
+            http,
+            api_version: api_version.to_owned(),
+            token,
+            calls: 0,
+            usage: None,
+        })
+    }
+
+    /// Salesforce API calls made so far (each page, query and Collections
+    /// call counts one, as the org counts them).
+    pub fn calls(&self) -> u32 {
+        self.calls
+    }
+
+    /// The allowance the newest answer reported, when it says the tenant
+    /// must pause.
+    pub fn spent(&self) -> Option<ApiUsage> {
+        self.usage.filter(|u| u.ratio() >= PAUSE_AT)
+    }
+
+    /// All rows of a SOQL query, following `nextRecordsUrl`.
+    pub async fn query<T: DeserializeOwned>(&mut self, soql: &str) -> Result<Vec<T>, Failure> {
+        let mut page = self.call(|client| async move { client.query::<T>(soql).await }).await?;
+        let mut rows = std::mem::take(&mut page.records);
+        while let Some(next) = page.next_records_url.take() {
+            let next = next.as_str();
+            page = self.call(|client| async move { client.query_more::<T>(next).await }).await?;
+            rows.append(&mut page.records);
+        }
+        Ok(rows)
+    }
+
+    /// Creates up to 200 records in one sObject Collections call; each
+    /// record's result on its own.
+    pub async fn create_records(&mut self, records: &[NewRecord]) -> Result<Created, Failure> {
+        self.call(|client| async move { client.create_records(records).await }).await
+    }
+
+    /// Creates one record; a refusal comes back whole (with the duplicates
+    /// Salesforce names), not as a [`Failure`].
+    pub async fn create(
+        &mut self,
+        object: &str,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Result<String, ApiError>, Failure> {
+        match self.call(|client| async move { client.create(object, fields).await }).await {
+            Ok((id, _)) => Ok(Ok(id)),
+            Err(Failure::Rejected(api)) => Ok(Err(api)),
+            Err(other) => Err(other),
+        }
+    }
+
+    fn client(&self) -> Client {
+        Client::new(self.http.clone(), &self.token.instance_url, self.token.token.clone())
+            .with_service(SERVICE)
+            .with_api_version(&self.api_version)
+    }
+
+    /// Runs one call; on `INVALID_SESSION_ID`, a fresh token and one more try.
+    async fn call<T, F, Fut>(&mut self, mut call: F) -> Result<T, Failure>
+    where
+        T: Usage,
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = Result<T, fa_salesforce::Error>>,
+    {
+        let mut refreshed = false;
+        loop {
+            self.calls += 1;
+            let error = match call(self.client()).await {
+                Ok(answer) => {
+                    self.watch(answer.usage());
+                    return Ok(answer);
+                }
+                Err(error) => error,
+            };
+            if let Some(api) = error.api() {
+                self.watch(api.limit);
+            }
+            match error.retry() {
+                Retry::RefreshToken if !refreshed => {
+                    refreshed = true;
+                    tracing::info!(tenant_id = %self.tenant, "the session expired; retrying once with a fresh token");
+                    self.token = self.tokens.refresh(&self.tenant, &self.token).await.map_err(token_failure)?;
+                }
+                Retry::Transient | Retry::RefreshToken => return Err(Failure::Transient(error.to_string())),
+                Retry::PauseTenant => return Err(Failure::Pause(error.to_string())),
+                Retry::Permanent => {
+                    return Err(match error {
+                        fa_salesforce::Error::Api(api) => Failure::Rejected(api),
+                        other => Failure::Rejected(ApiError {
+                            status: 0,
+                            code: fa_salesforce::ErrorCode::Other(other.label().to_owned()),
+                            message: other.to_string(),
+                            fields: Vec::new(),
+                            limit: None,
+                            duplicates: Vec::new(),
+                        }),
+                    });
+                }
+            }
+        }
+    }
+
+    fn watch(&mut self, usage: Option<ApiUsage>) {
+        if let Some(usage) = usage {
+            self.usage = Some(usage);
+            metrics::gauge!("fa_salesforce_api_usage_ratio", "service" => SERVICE, "tenant" => self.tenant.clone())
+                .set(usage.ratio());
+        }
+    }
+}
+
+/// The allowance an answer reported.
+trait Usage {
+    fn usage(&self) -> Option<ApiUsage>;
+}
+
+impl<T> Usage for fa_salesforce::QueryPage<T> {
+    fn usage(&self) -> Option<ApiUsage> {
+        self.usage
+    }
+}
+
+impl Usage for Created {
+    fn usage(&self) -> Option<ApiUsage> {
+        self.usage
+    }
+}
+
+impl Usage for (String, Option<ApiUsage>) {
+    fn usage(&self) -> Option<ApiUsage> {
+        self.1
+    }
+}
+
+fn token_failure(e: TokenError) -> Failure {
+    match e {
+        TokenError::NotConnected { .. } => Failure::NotConnected(e.to_string()),
+        // The broker could not log in (the connection shows why to the
+        // admin) or did not answer: both may pass.
+        TokenError::Failed { .. } | TokenError::Unavailable(_) => Failure::Transient(e.to_string()),
+    }
+}

@@ -1,0 +1,718 @@
+//! One batch of one tenant's `assist.completed` events, from the queue to
+//! the Tasks in Salesforce and the messages that say so.
+//!
+//! The stages, each one statement or one Salesforce call for the whole
+//! batch (a batch of one takes the same path):
+//! 1. read every event (a malformed one is refused on its own);
+//! 2. the tenant: paused ([`crate::pause`]), connected, its ledger rows
+//!    ([`crate::ledger`]): a Task already written is only announced again,
+//!    an attempt of unknown outcome is settled by one SOQL on `CallObject`;
+//! 3. where each Task goes ([`crate::resolve`]) and who owns it (the linked
+//!    Salesforce user, else the connection's own user, `fallback`);
+//! 4. the ledger marks the attempts pending, one Collections call creates
+//!    the Tasks, each record's result handled on its own (an inactive owner
+//!    is replaced by the connection's user in a second call);
+//! 5. the ledger records the Tasks, links are recorded, `customer.linked`
+//!    and `activity.written` are published with confirms; only then is an
+//!    event's delivery acked.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use fa_amqp::{BatchHandler, Broker, Failure as Refusal, Incoming, Outcome};
+use fa_messages::{
+    ActivityFailedV1, ActivityFailureCode, ActivityWrittenV1, AssistCompletedV1, CustomerLinkedV1, ErrorDetail,
+    EventId, LinkMethod, SObject, SalesforceId, SalesforceRef, TaskOwner, TenantId,
+};
+use fa_salesforce::{ErrorCode, Retry, soql::quote, write::NewRecord};
+use fa_tokens::TokenClient;
+use futures_util::future::join_all;
+use serde::Deserialize;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use tracing::Instrument as _;
+
+use crate::{
+    SERVICE, event, ledger,
+    ledger::{Attempt, Entry, WrittenTask},
+    link,
+    org::{Failure, Org},
+    pause::Pauses,
+    resolve::{self, Resolution},
+    task, verdict,
+};
+
+/// What the writer needs to run, shared by all its batches.
+pub struct Writer {
+    /// The database.
+    pub pool: PgPool,
+    /// The broker, for publishing.
+    pub broker: Broker,
+    /// Access tokens from the token-broker.
+    pub tokens: TokenClient,
+    /// The HTTP client for Salesforce.
+    pub http: reqwest::Client,
+    /// `FA_SF_SALESFORCE_API_VERSION`.
+    pub api_version: String,
+    /// `FA_SF_TIMEZONE`.
+    pub zone: jiff::tz::TimeZone,
+    /// This process's name in claims on new callers.
+    pub name: String,
+    /// Tenants paused for their API allowance.
+    pub pauses: Pauses,
+}
+
+/// One event of the batch, read.
+struct Ev<'a> {
+    event: AssistCompletedV1,
+    message: &'a Incoming,
+}
+
+/// Where one event's Task goes and who owns it.
+struct Plan {
+    k: usize,
+    target: SalesforceRef,
+    /// A Contact's Account: the Task's `WhatId`.
+    account: Option<SalesforceId>,
+    linked: Option<LinkMethod>,
+    owner: SalesforceId,
+    fallback: bool,
+}
+
+/// A Task that exists, ready to be announced.
+struct Done {
+    k: usize,
+    task: WrittenTask,
+    linked: Option<LinkMethod>,
+    /// Known from an earlier attempt (a redelivery): counted as a duplicate.
+    again: bool,
+}
+
+impl BatchHandler for Writer {
+    fn key(&self, message: &Incoming) -> String {
+        event::tenant_of(message)
+    }
+
+    async fn handle(&self, batch: &[Incoming]) -> Vec<Outcome> {
+        self.write(batch).await
+    }
+
+    async fn dead_lettered(&self, message: &Incoming, failure: &Refusal) -> anyhow::Result<()> {
+        metrics::counter!("fa_activity_events_total", "service" => SERVICE, "outcome" => "dead_lettered").increment(1);
+        metrics::counter!("fa_activity_tasks_total", "service" => SERVICE, "outcome" => "failed").increment(1);
+        let Some((tenant_id, event_id)) = ids_of(message) else {
+            tracing::warn!(code = %failure.code, "dead-lettered a message without readable ids; no activity.failed can name it");
+            return Ok(());
+        };
+        let code = match failure.code.as_str() {
+            "not_connected" => ActivityFailureCode::NotConnected,
+            "salesforce_rejected" => ActivityFailureCode::SalesforceRejected,
+            "retries_exhausted" => ActivityFailureCode::RetriesExhausted,
+            _ => ActivityFailureCode::InvalidEvent,
+        };
+        let failed = ActivityFailedV1 {
+            tenant_id,
+            event_id,
+            error: ErrorDetail {
+                code,
+                message: failure.message.clone(),
+                salesforce_error_code: failure.salesforce_error_code.clone(),
+            },
+            attempts: std::num::NonZeroU32::new(message.attempt).unwrap_or(std::num::NonZeroU32::MIN),
+            failed_at: OffsetDateTime::now_utc(),
+        };
+        tracing::warn!(tenant_id = %failed.tenant_id, event_id = %failed.event_id, code = %code, reason = %failure.message,
+            "no Task can be written for this event; it is on the dead-letter queue");
+        self.broker.publish(&failed).await?;
+        Ok(())
+    }
+}
+
+/// The tenant and event ids a dead-lettered message names: from its body,
+/// else from its properties, when they are valid ids.
+fn ids_of(message: &Incoming) -> Option<(TenantId, EventId)> {
+    #[derive(Deserialize)]
+    struct Ids {
+        tenant_id: Option<String>,
+        event_id: Option<String>,
+    }
+    let body = serde_json::from_slice::<Ids>(&message.body).ok();
+    let tenant = body.as_ref().and_then(|b| b.tenant_id.clone()).or_else(|| message.tenant_id())?;
+    let event = body.and_then(|b| b.event_id).or_else(|| message.message_id().map(str::to_owned))?;
+    Some((TenantId::new(tenant).ok()?, EventId::new(event).ok()?))
+}
+
+impl Writer {
+    /// Writes one batch of one tenant: one outcome per delivery, in order.
+    pub async fn write(&self, batch: &[Incoming]) -> Vec<Outcome> {
+        let mut out: Vec<Option<Outcome>> = vec![None; batch.len()];
+        let mut evs: Vec<Ev<'_>> = Vec::new();
+        let mut index: Vec<usize> = Vec::new();
+        let mut first: HashMap<String, usize> = HashMap::new();
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        for (i, message) in batch.iter().enumerate() {
+            match event::parse(message) {
+                Ok(event) => match first.get(event.event_id.as_str()) {
+                    // The same event twice in one batch: one Task, both acked alike.
+                    Some(k) => repeats.push((i, *k)),
+                    None => {
+                        first.insert(event.event_id.to_string(), evs.len());
+                        index.push(i);
+                        evs.push(Ev { event, message });
+                    }
+                },
+                Err(failure) => {
+                    tracing::warn!(message_id = message.message_id().unwrap_or(""), reason = %failure.message, "refusing a malformed event");
+                    out[i] = Some(Outcome::Reject(failure));
+                }
+            }
+        }
+        if let Some(tenant) = evs.first().map(|e| e.event.tenant_id.to_string()) {
+            let span = tracing::info_span!("batch", tenant_id = %tenant, events = evs.len());
+            let outcomes = match self.write_tenant(&tenant, &evs).instrument(span).await {
+                Ok(outcomes) => outcomes,
+                Err(e) => {
+                    tracing::error!(tenant_id = %tenant, error = format!("{e:#}"), "the batch failed on the database; its events are retried");
+                    vec![verdict::internal("database_unavailable", &format!("{e:#}")); evs.len()]
+                }
+            };
+            for (k, outcome) in outcomes.into_iter().enumerate() {
+                out[index[k]] = Some(outcome);
+            }
+        }
+        for (i, k) in repeats {
+            out[i] = out[index[k]].clone();
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or_else(|| verdict::internal("not_handled", "the event was not handled in its batch")))
+            .collect()
+    }
+
+    async fn write_tenant(&self, tenant: &str, evs: &[Ev<'_>]) -> anyhow::Result<Vec<Outcome>> {
+        let n = evs.len();
+        let mut out: Vec<Option<Outcome>> = vec![None; n];
+        if let Some(left) = self.pauses.left(tenant) {
+            count_retried(n);
+            return Ok(vec![verdict::paused(left, "the tenant is paused"); n]);
+        }
+        let Some(connection) = fa_store::tenant::connection(&self.pool, tenant).await? else {
+            let refusal =
+                verdict::from_failure(&Failure::NotConnected(format!("tenant {tenant} has no Salesforce connection")));
+            return Ok(vec![refusal; n]);
+        };
+
+        // What earlier attempts left.
+        let ids: Vec<String> = evs.iter().map(|e| e.event.event_id.to_string()).collect();
+        let entries = ledger::entries(&self.pool, tenant, &ids).await?;
+        let mut done: Vec<Done> = Vec::new();
+        let mut unknown: Vec<(usize, u32)> = Vec::new();
+        let mut todo: Vec<usize> = Vec::new();
+        for (k, id) in ids.iter().enumerate() {
+            match entries.get(id) {
+                Some(Entry::Written(task)) => done.push(Done { k, task: task.clone(), linked: None, again: true }),
+                Some(Entry::Pending { attempts }) => unknown.push((k, *attempts)),
+                None => todo.push(k),
+            }
+        }
+
+        if !unknown.is_empty() || !todo.is_empty() {
+            match Org::open(tenant, self.tokens.clone(), self.http.clone(), &self.api_version).await {
+                Ok(mut org) => {
+                    self.write_with(tenant, &connection, &mut org, evs, &unknown, todo, &mut out, &mut done).await?;
+                    metrics::counter!("fa_activity_salesforce_calls_total", "service" => SERVICE)
+                        .increment(u64::from(org.calls()));
+                    if let Some(usage) = org.spent() {
+                        self.pauses.pause(tenant, &format!("api-usage={}/{}", usage.used, usage.max));
+                    }
+                }
+                Err(failure) => {
+                    if let Failure::Pause(reason) = &failure {
+                        self.pauses.pause(tenant, reason);
+                    }
+                    let outcome = verdict::from_failure(&failure);
+                    for (k, _) in &unknown {
+                        out[*k] = Some(outcome.clone());
+                    }
+                    for k in &todo {
+                        out[*k] = Some(outcome.clone());
+                    }
+                }
+            }
+        }
+
+        self.announce(tenant, evs, done, &mut out).await?;
+        let outcomes: Vec<Outcome> = out
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| verdict::internal("not_handled", "the event was not handled in its batch")))
+            .collect();
+        count_retried(outcomes.iter().filter(|o| matches!(o, Outcome::Retry { .. })).count());
+        Ok(outcomes)
+    }
+
+    /// Stages 2 to 4 with the org open.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_with(
+        &self,
+        tenant: &str,
+        connection: &fa_store::tenant::TenantConnection,
+        org: &mut Org,
+        evs: &[Ev<'_>],
+        unknown: &[(usize, u32)],
+        mut todo: Vec<usize>,
+        out: &mut [Option<Outcome>],
+        done: &mut Vec<Done>,
+    ) -> anyhow::Result<()> {
+        let user_ids: Vec<String> =
+            evs.iter().map(|e| e.event.user.id.clone()).collect::<HashSet<_>>().into_iter().collect();
+        let owners = fa_store::tenant::user_links(&self.pool, tenant, &user_ids).await?;
+        let connection_user = connection.salesforce_user_id.as_deref().and_then(|u| SalesforceId::new(u).ok());
+
+        // Attempts whose outcome is unknown: did their Task get created?
+        if !unknown.is_empty() {
+            let ids: Vec<String> = unknown.iter().map(|(k, _)| evs[*k].event.event_id.to_string()).collect();
+            match existing_tasks(org, &ids).await {
+                Ok(found) => {
+                    let mut settled = Vec::new();
+                    for (k, attempts) in unknown {
+                        let event = &evs[*k].event;
+                        match found.get(event.event_id.as_str()) {
+                            Some(row) => {
+                                let attempts = (*attempts).max(evs[*k].message.attempt);
+                                let Some(task) = row.written(event, attempts, &owners) else {
+                                    todo.push(*k);
+                                    continue;
+                                };
+                                tracing::info!(tenant_id = tenant, event_id = %event.event_id, task_id = %task.task_id,
+                                    "an earlier attempt had created the Task; not writing another");
+                                settled.push(task.clone());
+                                done.push(Done { k: *k, task, linked: None, again: true });
+                            }
+                            None => todo.push(*k),
+                        }
+                    }
+                    ledger::written(&self.pool, tenant, &settled).await?;
+                }
+                Err(failure) => {
+                    self.note_pause(tenant, &failure);
+                    let outcome = verdict::from_failure(&failure);
+                    for (k, _) in unknown {
+                        out[*k] = Some(outcome.clone());
+                    }
+                }
+            }
+        }
+        if todo.is_empty() {
+            return Ok(());
+        }
+
+        // Where each Task goes, and who owns it.
+        let events: Vec<&AssistCompletedV1> = todo.iter().map(|k| &evs[*k].event).collect();
+        let ctx = resolve::Context { pool: &self.pool, tenant, connection, writer: &self.name };
+        let resolutions = resolve::resolve(&ctx, org, &events).await?;
+        let mut plans = Vec::new();
+        for (k, resolution) in todo.into_iter().zip(resolutions) {
+            let event = &evs[k].event;
+            match resolution {
+                Resolution::Stop(outcome) => {
+                    if let Outcome::Retry { failure, .. } = &outcome
+                        && failure.code == "tenant_paused"
+                    {
+                        self.pauses.pause(tenant, &failure.message);
+                    }
+                    out[k] = Some(outcome);
+                }
+                Resolution::Found { target, account, linked } => {
+                    let linked_user = owners.get(&event.user.id).and_then(|u| SalesforceId::new(u.as_str()).ok());
+                    let (owner, fallback) = match (linked_user, &connection_user) {
+                        (Some(user), _) => (user, false),
+                        (None, Some(own)) => {
+                            fallback_owner(tenant, event, "not_linked");
+                            (own.clone(), true)
+                        }
+                        (None, None) => {
+                            out[k] = Some(verdict::internal(
+                                "connection_incomplete",
+                                "the connection has no Salesforce user of its own yet; register it again",
+                            ));
+                            continue;
+                        }
+                    };
+                    plans.push(Plan { k, target, account, linked, owner, fallback });
+                }
+            }
+        }
+        self.create_tasks(tenant, org, evs, plans, connection_user.as_ref(), out, done).await
+    }
+
+    /// Stage 4: ledger, one Collections call, each result on its own; an
+    /// inactive owner is replaced by the connection's user once.
+    #[allow(clippy::too_many_arguments)]
+    async fn create_tasks(
+        &self,
+        tenant: &str,
+        org: &mut Org,
+        evs: &[Ev<'_>],
+        mut plans: Vec<Plan>,
+        connection_user: Option<&SalesforceId>,
+        out: &mut [Option<Outcome>],
+        done: &mut Vec<Done>,
+    ) -> anyhow::Result<()> {
+        let mut second_try = false;
+        while !plans.is_empty() {
+            let attempts: Vec<Attempt> = plans
+                .iter()
+                .map(|p| Attempt {
+                    event_id: evs[p.k].event.event_id.to_string(),
+                    target: p.target.clone(),
+                    owner: p.owner.clone(),
+                    fallback: p.fallback,
+                })
+                .collect();
+            let begun = ledger::begin(&self.pool, tenant, &self.name, &attempts).await?;
+            plans.retain(|p| {
+                let mine = begun.contains_key(evs[p.k].event.event_id.as_str());
+                if !mine {
+                    out[p.k] = Some(Outcome::Retry {
+                        failure: Refusal::new(
+                            "in_progress_elsewhere",
+                            "another writer began this event's Task moments ago",
+                        ),
+                        after: Some(Duration::from_secs(5)),
+                    });
+                }
+                mine
+            });
+            let records: Vec<NewRecord> = plans
+                .iter()
+                .map(|p| {
+                    let mut fields = task::task_fields(&evs[p.k].event, &p.target, &p.owner, &self.zone);
+                    // The person and their company: a Contact's Task is
+                    // related to the Contact's Account (a Lead's may not be).
+                    if p.target.object == SObject::Contact
+                        && let Some(account) = &p.account
+                    {
+                        fields.insert("WhatId".to_owned(), serde_json::Value::from(account.as_str()));
+                    }
+                    NewRecord { object: "Task".to_owned(), fields }
+                })
+                .collect();
+            let mut again = Vec::new();
+            let mut not_created = Vec::new();
+            let mut gone_customers = Vec::new();
+            let mut gone_records = Vec::new();
+            let mut written = Vec::new();
+            for (chunk, records) in plans.chunks(200).zip(records.chunks(200)) {
+                let created = match org.create_records(records).await {
+                    Ok(created) => created,
+                    Err(failure) => {
+                        // A passing failure of the write leaves its outcome
+                        // unknown: the ledger stays pending and the next
+                        // attempt settles it. Anything else created nothing.
+                        if !matches!(failure, Failure::Transient(_)) {
+                            not_created.extend(chunk.iter().map(|p| evs[p.k].event.event_id.to_string()));
+                        }
+                        self.note_pause(tenant, &failure);
+                        let outcome = verdict::from_failure(&failure);
+                        for p in chunk {
+                            out[p.k] = Some(outcome.clone());
+                        }
+                        continue;
+                    }
+                };
+                for (p, result) in chunk.iter().zip(created.results) {
+                    let event = &evs[p.k];
+                    let event_id = event.event.event_id.to_string();
+                    match result {
+                        Ok(id) => match SalesforceId::new(id) {
+                            Ok(task_id) => {
+                                let attempts = begun.get(&event_id).copied().unwrap_or(1).max(event.message.attempt);
+                                let task = WrittenTask {
+                                    event_id,
+                                    task_id,
+                                    target: p.target.clone(),
+                                    owner: p.owner.clone(),
+                                    fallback: p.fallback,
+                                    attempts,
+                                    written_at: OffsetDateTime::now_utc(),
+                                };
+                                written.push(task.clone());
+                                done.push(Done { k: p.k, task, linked: p.linked, again: false });
+                            }
+                            Err(e) => {
+                                out[p.k] = Some(verdict::internal(
+                                    "unreadable_task_id",
+                                    &format!("Salesforce answered an unreadable Task id: {e}"),
+                                ));
+                            }
+                        },
+                        Err(item) => {
+                            not_created.push(event_id);
+                            if item.code == ErrorCode::InactiveOwnerOrUser
+                                && !p.fallback
+                                && let Some(own) = connection_user
+                            {
+                                fallback_owner(tenant, &event.event, "inactive_owner");
+                                again.push(Plan {
+                                    k: p.k,
+                                    target: p.target.clone(),
+                                    account: p.account.clone(),
+                                    linked: p.linked,
+                                    owner: own.clone(),
+                                    fallback: true,
+                                });
+                                continue;
+                            }
+                            if record_gone(&item.code) {
+                                // The record went away since it was found:
+                                // find it again, do not fail the event.
+                                tracing::info!(tenant_id = tenant, event_id = %event.event.event_id, record = %p.target.id,
+                                    "the Task's record is gone from Salesforce; resolving the event again");
+                                gone_customers.push(event.event.customer.id.clone());
+                                gone_records.push(p.target.id.to_string());
+                                out[p.k] = Some(Outcome::Retry {
+                                    failure: Refusal::new("record_gone", format!("{}: {}", item.code, item.message)),
+                                    after: Some(Duration::from_secs(1)),
+                                });
+                                continue;
+                            }
+                            out[p.k] = Some(match item.retry() {
+                                Retry::Transient | Retry::RefreshToken => {
+                                    verdict::transient(&format!("{}: {}", item.code, item.message))
+                                }
+                                Retry::PauseTenant => {
+                                    self.pauses.pause(tenant, &item.message);
+                                    verdict::from_failure(&Failure::Pause(item.message.clone()))
+                                }
+                                Retry::Permanent => {
+                                    tracing::warn!(tenant_id = tenant, event_id = %event.event.event_id, code = %item.code,
+                                        reason = %item.message, "Salesforce refused the Task");
+                                    verdict::rejected(item.code.as_str(), &item.message)
+                                }
+                            });
+                        }
+                    }
+                }
+            }
+            ledger::written(&self.pool, tenant, &written).await?;
+            ledger::not_created(&self.pool, tenant, &not_created).await?;
+            link::forget(&self.pool, tenant, &gone_customers).await?;
+            link::forget_records(&self.pool, tenant, &gone_records).await?;
+            if second_try {
+                for p in again {
+                    out[p.k] = Some(verdict::rejected(
+                        "INACTIVE_OWNER_OR_USER",
+                        "the connection's own Salesforce user is inactive; register the connection with an active user",
+                    ));
+                }
+                break;
+            }
+            second_try = true;
+            plans = again;
+        }
+        Ok(())
+    }
+
+    /// Stage 5: ledger and links recorded, messages published with
+    /// confirms; an event is done only when its messages are confirmed.
+    async fn announce(
+        &self,
+        tenant: &str,
+        evs: &[Ev<'_>],
+        done: Vec<Done>,
+        out: &mut [Option<Outcome>],
+    ) -> anyhow::Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut links = Vec::new();
+        let mut announced = HashSet::new();
+        let mut linked_messages = Vec::new();
+        for d in &done {
+            if let Some(how) = d.linked {
+                let customer = evs[d.k].event.customer.id.clone();
+                links.push(link::Link { customer_id: customer.clone(), record: d.task.target.clone(), how });
+                if announced.insert(customer.clone()) {
+                    linked_messages.push(CustomerLinkedV1 {
+                        tenant_id: evs[d.k].event.tenant_id.clone(),
+                        customer_id: customer,
+                        salesforce: d.task.target.clone(),
+                        how,
+                        linked_at: now,
+                    });
+                }
+            }
+        }
+        link::record(&self.pool, tenant, &links).await?;
+        let linked_results = join_all(linked_messages.iter().map(|m| self.broker.publish(m))).await;
+        let failed_links: HashSet<&str> = linked_messages
+            .iter()
+            .zip(&linked_results)
+            .filter(|(_, r)| r.is_err())
+            .map(|(m, _)| m.customer_id.as_str())
+            .collect();
+
+        let written: Vec<ActivityWrittenV1> = done
+            .iter()
+            .map(|d| ActivityWrittenV1 {
+                tenant_id: evs[d.k].event.tenant_id.clone(),
+                event_id: evs[d.k].event.event_id.clone(),
+                task_id: d.task.task_id.clone(),
+                target: d.task.target.clone(),
+                owner: TaskOwner { salesforce_user_id: d.task.owner.clone(), fallback: d.task.fallback },
+                written_at: d.task.written_at,
+                attempts: std::num::NonZeroU32::new(d.task.attempts).unwrap_or(std::num::NonZeroU32::MIN),
+            })
+            .collect();
+        let results = join_all(written.iter().map(|m| self.broker.publish(m))).await;
+        for ((d, message), result) in done.iter().zip(&written).zip(results) {
+            let ev = &evs[d.k];
+            let link_failed = d.linked.is_some() && failed_links.contains(ev.event.customer.id.as_str());
+            match result {
+                Ok(()) if !link_failed => {
+                    let outcome = if d.again { "duplicate" } else { "written" };
+                    metrics::counter!("fa_activity_events_total", "service" => SERVICE, "outcome" => outcome)
+                        .increment(1);
+                    if !d.again {
+                        metrics::counter!("fa_activity_tasks_total", "service" => SERVICE, "outcome" => "written")
+                            .increment(1);
+                        observe_latency(ev, now);
+                        tracing::info!(tenant_id = tenant, event_id = %message.event_id, task_id = %message.task_id,
+                            object = %message.target.object, record = %message.target.id, how = ?d.linked,
+                            fallback = message.owner.fallback, "Task written");
+                    }
+                    out[d.k] = Some(Outcome::Done);
+                }
+                Ok(()) => out[d.k] = Some(verdict::internal("publish_failed", "customer.linked was not confirmed")),
+                Err(e) => {
+                    out[d.k] =
+                        Some(verdict::internal("publish_failed", &format!("activity.written was not confirmed: {e}")))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn note_pause(&self, tenant: &str, failure: &Failure) {
+        if let Failure::Pause(reason) = failure {
+            self.pauses.pause(tenant, reason);
+        }
+    }
+}
+
+/// A Task of an earlier attempt, as `CallObject` found it.
+#[derive(Deserialize)]
+struct TaskRow {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "CallObject")]
+    call_object: Option<String>,
+    #[serde(rename = "WhoId")]
+    who: Option<String>,
+    #[serde(rename = "WhatId")]
+    what: Option<String>,
+    #[serde(rename = "OwnerId")]
+    owner: Option<String>,
+}
+
+impl TaskRow {
+    fn written(
+        &self,
+        event: &AssistCompletedV1,
+        attempts: u32,
+        owners: &HashMap<String, String>,
+    ) -> Option<WrittenTask> {
+        let target = self
+            .who
+            .as_deref()
+            .and_then(|w| reference(w, SObject::Contact))
+            .or_else(|| self.what.as_deref().and_then(|w| reference(w, SObject::Account)))?;
+        let owner = SalesforceId::new(self.owner.clone()?).ok()?;
+        let fallback = owners
+            .get(&event.user.id)
+            .is_none_or(|linked| SalesforceId::new(linked.as_str()).ok().as_ref() != Some(&owner));
+        Some(WrittenTask {
+            event_id: event.event_id.to_string(),
+            task_id: SalesforceId::new(self.id.clone()).ok()?,
+            target,
+            owner,
+            fallback,
+            attempts,
+            written_at: OffsetDateTime::now_utc(),
+        })
+    }
+}
+
+fn reference(id: &str, fallback: SObject) -> Option<SalesforceRef> {
+    let id = SalesforceId::new(id).ok()?;
+    let object = match id.key_prefix() {
+        "00Q" => SObject::Lead,
+        "003" => SObject::Contact,
+        "001" => SObject::Account,
+        _ => fallback,
+    };
+    Some(SalesforceRef { object, id })
+}
+
+/// The Tasks that exist for `event_ids`, by event id: one SOQL on
+/// `CallObject` (filterable) for the whole batch.
+async fn existing_tasks(org: &mut Org, event_ids: &[String]) -> Result<HashMap<String, TaskRow>, Failure> {
+    let mut found = HashMap::new();
+    for ids in event_ids.chunks(200) {
+        let list: Vec<String> = ids.iter().map(|id| quote(id)).collect();
+        let soql = format!(
+            "SELECT Id, CallObject, WhoId, WhatId, OwnerId FROM Task WHERE CallObject IN ({}) ORDER BY CreatedDate",
+            list.join(", ")
+        );
+        let rows: Vec<TaskRow> = org.query(&soql).await?;
+        for row in rows {
+            if let Some(event_id) = row.call_object.clone() {
+                // The first Task wins, should a second ever exist.
+                found.entry(event_id).or_insert(row);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Codes that say the Task's record went away (deleted, or a Lead
+/// converted) between finding it and writing the Task.
+fn record_gone(code: &ErrorCode) -> bool {
+    matches!(code, ErrorCode::EntityIsDeleted | ErrorCode::InvalidCrossReferenceKey)
+        || code.as_str() == "CANNOT_UPDATE_CONVERTED_LEAD"
+}
+
+fn fallback_owner(tenant: &str, event: &AssistCompletedV1, reason: &'static str) {
+    let why = match reason {
+        "inactive_owner" => "the agent's linked Salesforce user is inactive",
+        _ => "the agent has no linked Salesforce user",
+    };
+    tracing::info!(tenant_id = tenant, event_id = %event.event_id, user_id = %event.user.id, reason,
+        "{why}; the connection's own user owns the Task");
+    metrics::counter!("fa_activity_owner_fallbacks_total", "service" => SERVICE, "reason" => reason).increment(1);
+}
+
+fn count_retried(n: usize) {
+    if n > 0 {
+        metrics::counter!("fa_activity_events_total", "service" => SERVICE, "outcome" => "retried").increment(n as u64);
+    }
+}
+
+/// Publish-to-written latency: from the AMQP timestamp (Front Agent's
+/// publish) and from the event's `occurred_at`.
+fn observe_latency(ev: &Ev<'_>, now: OffsetDateTime) {
+    if let Some(published) = ev.message.properties.timestamp() {
+        let published = UNIX_EPOCH + Duration::from_secs(*published);
+        if let Ok(age) = SystemTime::now().duration_since(published) {
+            metrics::histogram!("fa_activity_write_latency_seconds", "service" => SERVICE, "from" => "published")
+                .record(age.as_secs_f64());
+        }
+    }
+    let since = (now - ev.event.occurred_at).as_seconds_f64();
+    if since >= 0.0 {
+        metrics::histogram!("fa_activity_write_latency_seconds", "service" => SERVICE, "from" => "occurred")
+            .record(since);
+    }
+}
