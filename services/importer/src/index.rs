@@ -1,71 +1,14 @@
 //! What of a published record goes into the customer index
 //! ([`fa_store::customer_index`]), where the activity-writer matches callers
-//! without waiting for Salesforce's search index (behaviour.md §4, case 3),
-//! and the [`Writer`] that puts it there while a batch is published.
+//! without waiting for Salesforce's search index (behaviour.md §4, case 3).
 //!
-//! The index is written before the watermark moves past the records: an
-//! index write that fails fails the run as a watermark write does, so the
-//! next run reads those records again and the index is never behind the
-//! watermark.
-
-use std::mem;
+//! The run writes the entries of each batch's confirmed records in one
+//! statement, before the watermark moves past them: an index write that
+//! fails fails the run as a watermark write does, so the next run reads
+//! those records again and the index is never behind the watermark.
 
 use fa_messages::CustomerUpsertV1;
-use fa_store::customer_index::{self, IndexedRecord};
-use sqlx::PgPool;
-use tokio::sync::mpsc;
-use tokio_util::task::AbortOnDropHandle;
-
-/// Records per statement: as many as the run publishes at once.
-const CHUNK: usize = 512;
-
-/// Writes a batch's confirmed records into the index, one statement per
-/// [`CHUNK`] records, in order, on a task of its own: each chunk is written
-/// as soon as it is confirmed, while the rest of the batch is still being
-/// published, so only the batch's last chunk waits for its publishing to
-/// end. (A batch is a page, up to 2,000 records.)
-pub struct Writer {
-    pending: Vec<IndexedRecord>,
-    chunks: mpsc::UnboundedSender<Vec<IndexedRecord>>,
-    writing: AbortOnDropHandle<sqlx::Result<()>>,
-}
-
-impl Writer {
-    /// A writer for records of `tenant` read from `organization_id`.
-    pub fn new(pool: PgPool, tenant: &str, organization_id: &str) -> Self {
-        let (chunks, mut receiver) = mpsc::unbounded_channel::<Vec<IndexedRecord>>();
-        let (tenant, organization_id) = (tenant.to_owned(), organization_id.to_owned());
-        let writing = tokio::spawn(async move {
-            while let Some(chunk) = receiver.recv().await {
-                customer_index::upsert(&pool, &tenant, &organization_id, &chunk).await?;
-            }
-            Ok(())
-        });
-        Self { pending: Vec::with_capacity(CHUNK), chunks, writing: AbortOnDropHandle::new(writing) }
-    }
-
-    /// Adds a confirmed record; a full chunk goes to be written at once.
-    pub fn push(&mut self, entry: IndexedRecord) {
-        self.pending.push(entry);
-        if self.pending.len() == CHUNK {
-            // Should the task have stopped, finish reports why.
-            let _ = self.chunks.send(mem::replace(&mut self.pending, Vec::with_capacity(CHUNK)));
-        }
-    }
-
-    /// Writes what is left and waits for every chunk: once it returns
-    /// `Ok`, every record pushed is in the index.
-    ///
-    /// # Errors
-    /// The first statement that failed.
-    pub async fn finish(self) -> anyhow::Result<()> {
-        let Self { pending, chunks, writing } = self;
-        let _ = chunks.send(pending);
-        drop(chunks);
-        writing.await??;
-        Ok(())
-    }
-}
+use fa_store::customer_index::IndexedRecord;
 
 /// The index entry of a `customer.upsert` the broker confirmed: its E.164
 /// numbers (those that could not be normalised left out), its e-mail

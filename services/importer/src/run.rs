@@ -24,6 +24,7 @@ use fa_messages::{
     timestamp::format_utc_millis,
 };
 use fa_salesforce::ApiUsage;
+use fa_store::customer_index;
 use fa_tokens::TokenClient;
 use futures_util::StreamExt as _;
 use sqlx::PgPool;
@@ -427,9 +428,9 @@ impl Importer {
         let mut skipped = 0u64;
         let mut republished = 0u64;
         let mut failure = None;
-        // What the broker confirmed goes into the index while the rest is
-        // published, the overlap too (a version committed late is new to it).
-        let mut indexing = index::Writer::new(self.pool.clone(), tenant.as_str(), organization_id);
+        // What the broker confirmed, the overlap too (a version committed
+        // late is new to the index).
+        let mut indexed = Vec::new();
         while let Some((mark, fate, outcome)) = results.next().await {
             match outcome {
                 Err(e) => {
@@ -438,9 +439,7 @@ impl Importer {
                 }
                 Ok(entry) => {
                     let sent = entry.is_some();
-                    if let Some(entry) = entry {
-                        indexing.push(entry);
-                    }
+                    indexed.extend(entry);
                     match fate {
                         Fate::Overlap => republished += u64::from(sent),
                         Fate::New => {
@@ -475,9 +474,9 @@ impl Importer {
         // The index first: should its write fail, the watermark stays where
         // it was and the next run reads these records again, so the index is
         // never behind the watermark.
-        let finishing = Instant::now();
-        indexing.finish().await.context("writing the customer index")?;
-        tracing::debug!(%object, waited_ms = finishing.elapsed().as_secs_f64() * 1e3, "customer index written");
+        customer_index::upsert(&self.pool, tenant.as_str(), organization_id, &indexed)
+            .await
+            .context("writing the customer index")?;
         if let Some(mark) = &moved {
             watermark::save(&self.pool, tenant, object, organization_id, mark).await?;
         }
