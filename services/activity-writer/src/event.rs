@@ -47,3 +47,18 @@ pub fn tenant_of(message: &Incoming) -> String {
         .or_else(|| message.tenant_id())
         .unwrap_or_default()
 }
+
+/// `event` when its `tenant_id` is the tenant its delivery was grouped by
+/// ([`tenant_of`]); a body that says two things (a duplicated key read one
+/// way for grouping and another for writing) could otherwise put one
+/// tenant's call into another tenant's org.
+///
+/// # Errors
+/// An `invalid_event` [`Failure`].
+pub fn same_tenant(event: AssistCompletedV1, message: &Incoming) -> Result<AssistCompletedV1, Failure> {
+    if event.tenant_id.as_str() == tenant_of(message) {
+        Ok(event)
+    } else {
+        Err(Failure::new(INVALID_EVENT, "the event's tenant_id is ambiguous (given twice, or unlike its header)"))
+    }
+}

@@ -97,7 +97,8 @@ pub enum Claim {
 }
 
 /// Tries to claim each identity for `writer`; identities whose claim went
-/// stale are taken over.
+/// stale are taken over. A claim of this writer's own is not taken again
+/// before then either: a create whose answer was lost may still commit.
 pub async fn claim(
     pool: &PgPool,
     tenant: &str,
@@ -116,8 +117,7 @@ pub async fn claim(
          ON CONFLICT (tenant_id, identity) DO UPDATE
            SET claimed_by = EXCLUDED.claimed_by, claimed_at = now()
            WHERE customer_claims.record_id IS NULL
-             AND (customer_claims.claimed_by = EXCLUDED.claimed_by
-                  OR customer_claims.claimed_at < now() - make_interval(secs => $4))
+             AND customer_claims.claimed_at < now() - make_interval(secs => $4)
          RETURNING identity",
     )
     .bind(tenant)
@@ -222,7 +222,8 @@ fn reference(object: &str, id: String) -> Option<SalesforceRef> {
     Some(SalesforceRef { object: object.parse::<SObject>().ok()?, id: SalesforceId::new(id).ok()? })
 }
 
-fn how_text(how: LinkMethod) -> &'static str {
+/// How a link was made, as the tables store it.
+pub fn how_text(how: LinkMethod) -> &'static str {
     match how {
         LinkMethod::MatchedPhone => "matched_phone",
         LinkMethod::MatchedEmail => "matched_email",
@@ -231,7 +232,8 @@ fn how_text(how: LinkMethod) -> &'static str {
     }
 }
 
-fn parse_how(text: &str) -> Option<LinkMethod> {
+/// A stored `how` read back.
+pub fn parse_how(text: &str) -> Option<LinkMethod> {
     match text {
         "matched_phone" => Some(LinkMethod::MatchedPhone),
         "matched_email" => Some(LinkMethod::MatchedEmail),

@@ -96,7 +96,7 @@ impl Org {
     /// Creates up to 200 records in one sObject Collections call; each
     /// record's result on its own.
     pub async fn create_records(&mut self, records: &[NewRecord]) -> Result<Created, Failure> {
-        self.call(|client| async move { client.create_records(records).await }).await
+        self.call(|client| async move { client.create_records(records).await }).await.map_err(unknown_outcome)
     }
 
     /// Creates one record; a refusal comes back whole (with the duplicates
@@ -106,7 +106,7 @@ impl Org {
         object: &str,
         fields: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<Result<String, ApiError>, Failure> {
-        match self.call(|client| async move { client.create(object, fields).await }).await {
+        match self.call(|client| async move { client.create(object, fields).await }).await.map_err(unknown_outcome) {
             Ok((id, _)) => Ok(Ok(id)),
             Err(Failure::Rejected(api)) => Ok(Err(api)),
             Err(other) => Err(other),
@@ -193,6 +193,15 @@ impl Usage for Created {
 impl Usage for (String, Option<ApiUsage>) {
     fn usage(&self) -> Option<ApiUsage> {
         self.1
+    }
+}
+
+/// A write whose answer could not be read (a 2xx with an unreadable body)
+/// may have been committed: its outcome is unknown, like a timeout's.
+fn unknown_outcome(failure: Failure) -> Failure {
+    match failure {
+        Failure::Rejected(api) if api.status == 0 && api.code.as_str() == "decode" => Failure::Transient(api.message),
+        other => other,
     }
 }
 

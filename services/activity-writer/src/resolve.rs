@@ -99,7 +99,7 @@ pub async fn resolve(
     }
     let alive = match alive(org, &wanted).await {
         Ok(alive) => alive,
-        Err(f) => return Ok(vec![Resolution::Stop(verdict::from_failure(&f)); events.len()]),
+        Err(f) => return Ok(vec![Resolution::Stop(verdict::from_query_failure(&f)); events.len()]),
     };
     let mut dead_links = Vec::new();
     for (i, event) in events.iter().enumerate() {
@@ -135,7 +135,7 @@ pub async fn resolve(
             Ok(c) => c,
             Err(Stopped::Org(f)) => {
                 for i in &unmatched {
-                    out[*i] = Some(Resolution::Stop(verdict::from_failure(&f)));
+                    out[*i] = Some(Resolution::Stop(verdict::from_query_failure(&f)));
                 }
                 return Ok(finish(out));
             }
@@ -194,8 +194,10 @@ pub fn identity(event: &AssistCompletedV1) -> Identity {
 /// The key of a new caller's claim: their first number, else their e-mail,
 /// else Front Agent's customer id.
 pub fn claim_key(event: &AssistCompletedV1, who: &Identity) -> String {
-    if let Some(phone) = who.phones.first() {
-        format!("phone:{}", phone.as_str())
+    // The smallest number, so the order Front Agent lists them in does not
+    // change the key.
+    if let Some(phone) = who.phones.iter().map(E164::as_str).min() {
+        format!("phone:{phone}")
     } else if let Some(email) = &who.email {
         format!("email:{email}")
     } else {
@@ -395,7 +397,15 @@ async fn create(
                 out.extend(members.into_iter().map(|i| (i, Resolution::Stop(outcome.clone()))));
             }
             Claim::Won => {
-                let (object, fields) = new_record::new_record(&events[members[0]].customer, &imported(ctx.connection));
+                let event = events[members[0]];
+                let (object, mut fields) = new_record::new_record(&event.customer, &imported(ctx.connection));
+                // A caller known only by the number they called from keeps it.
+                if !fields.contains_key("Phone")
+                    && let Some(number) = event.call.customer_number.as_deref().map(str::trim).filter(|n| !n.is_empty())
+                {
+                    let number = crate::text::cut(number, new_record::PHONE_MAX, "").into_owned();
+                    fields.insert("Phone".to_owned(), serde_json::Value::from(number));
+                }
                 won.push((key, members, NewRecord { object: object.as_str().to_owned(), fields }));
             }
         }
@@ -410,8 +420,14 @@ async fn create(
         Err(f) => {
             // Nothing known created; a create that did commit is found by the
             // next attempt's match (it carries the caller's number or e-mail).
-            let keys: Vec<String> = won.iter().map(|(k, _, _)| k.clone()).collect();
-            link::release(ctx.pool, ctx.tenant, ctx.writer, &keys).await?;
+            // A passing failure may have created the records after all: the
+            // claims stay until they go stale, so no writer creates them
+            // again meanwhile (the next attempt's match finds a record that
+            // did commit). Any other failure created nothing.
+            if !matches!(f, Failure::Transient(_)) {
+                let keys: Vec<String> = won.iter().map(|(k, _, _)| k.clone()).collect();
+                link::release(ctx.pool, ctx.tenant, ctx.writer, &keys).await?;
+            }
             let outcome = verdict::from_failure(&f);
             out.extend(won.into_iter().flat_map(|(_, m, _)| m).map(|i| (i, Resolution::Stop(outcome.clone()))));
             return Ok(out);
@@ -502,13 +518,13 @@ fn imported(connection: &TenantConnection) -> Vec<SObject> {
 
 /// One `Field = 'value'` condition of a SOQL `WHERE`.
 #[derive(Debug, Clone)]
-struct Term {
+pub(crate) struct Term {
     field: &'static str,
     literal: String,
 }
 
 impl Term {
-    fn new(field: &'static str, value: &str) -> Self {
+    pub(crate) fn new(field: &'static str, value: &str) -> Self {
         Self { field, literal: quote(value) }
     }
 
@@ -521,7 +537,7 @@ impl Term {
 }
 
 /// Terms split so no query's lists grow past [`MAX_ENCODED_TERMS`].
-fn chunks(terms: Vec<Term>) -> Vec<Vec<Term>> {
+pub(crate) fn chunks(terms: Vec<Term>) -> Vec<Vec<Term>> {
     let mut out: Vec<Vec<Term>> = Vec::new();
     let mut size = 0;
     for term in terms {
@@ -539,7 +555,7 @@ fn chunks(terms: Vec<Term>) -> Vec<Vec<Term>> {
 }
 
 /// `Phone IN ('…', '…') OR Email IN ('…')`.
-fn condition(terms: &[Term]) -> String {
+pub(crate) fn condition(terms: &[Term]) -> String {
     let mut by_field: Vec<(&str, Vec<&str>)> = Vec::new();
     for term in terms {
         match by_field.iter_mut().find(|(f, _)| *f == term.field) {

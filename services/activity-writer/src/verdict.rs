@@ -42,11 +42,27 @@ pub fn transient(message: &str) -> Outcome {
     Outcome::Retry { failure: Refusal::new("salesforce_unavailable", message.to_owned()), after: None }
 }
 
-/// The tenant is paused for `left`: wait that long, not a retry tier.
+/// The tenant is paused for `left`: wait that long, however long the event
+/// has waited already (a pause drops nothing).
 pub fn paused(left: Duration, message: &str) -> Outcome {
-    Outcome::Retry {
+    Outcome::Wait {
         failure: Refusal::new("tenant_paused", format!("the org's API allowance is (nearly) spent: {message}")),
-        after: Some(left),
+        after: left,
+    }
+}
+
+/// The outcome of an event whose lookup query failed with `failure`: a
+/// refused query is not Salesforce refusing the event's data (a field the
+/// API user lost access to, an expired cursor), so it is retried, not
+/// dead-lettered.
+pub fn from_query_failure(failure: &Failure) -> Outcome {
+    match failure {
+        Failure::Rejected(api) => Outcome::Retry {
+            failure: Refusal::new("salesforce_query_failed", format!("{}: {}", api.code, api.message))
+                .with_salesforce_error_code(api.code.as_str()),
+            after: None,
+        },
+        other => from_failure(other),
     }
 }
 

@@ -26,7 +26,7 @@ use fa_messages::{
     ActivityFailedV1, ActivityFailureCode, ActivityWrittenV1, AssistCompletedV1, CustomerLinkedV1, ErrorDetail,
     EventId, LinkMethod, SObject, SalesforceId, SalesforceRef, TaskOwner, TenantId,
 };
-use fa_salesforce::{ErrorCode, Retry, soql::quote, write::NewRecord};
+use fa_salesforce::{ErrorCode, Retry, write::NewRecord};
 use fa_tokens::TokenClient;
 use futures_util::future::join_all;
 use serde::Deserialize;
@@ -79,6 +79,14 @@ struct Plan {
     linked: Option<LinkMethod>,
     owner: SalesforceId,
     fallback: bool,
+}
+
+/// An event whose earlier attempt's outcome is unknown.
+struct Unknown {
+    k: usize,
+    attempts: u32,
+    asked: Option<(SalesforceRef, SalesforceId, bool)>,
+    linked: Option<LinkMethod>,
 }
 
 /// A Task that exists, ready to be announced.
@@ -153,7 +161,7 @@ impl Writer {
         let mut first: HashMap<String, usize> = HashMap::new();
         let mut repeats: Vec<(usize, usize)> = Vec::new();
         for (i, message) in batch.iter().enumerate() {
-            match event::parse(message) {
+            match event::parse(message).and_then(|e| event::same_tenant(e, message)) {
                 Ok(event) => match first.get(event.event_id.as_str()) {
                     // The same event twice in one batch: one Task, both acked alike.
                     Some(k) => repeats.push((i, *k)),
@@ -164,7 +172,8 @@ impl Writer {
                     }
                 },
                 Err(failure) => {
-                    tracing::warn!(message_id = message.message_id().unwrap_or(""), reason = %failure.message, "refusing a malformed event");
+                    tracing::warn!(message_id = message.message_id().unwrap_or(""), "refusing a malformed event");
+                    tracing::debug!(message_id = message.message_id().unwrap_or(""), reason = %failure.message, "why");
                     out[i] = Some(Outcome::Reject(failure));
                 }
             }
@@ -207,12 +216,16 @@ impl Writer {
         let ids: Vec<String> = evs.iter().map(|e| e.event.event_id.to_string()).collect();
         let entries = ledger::entries(&self.pool, tenant, &ids).await?;
         let mut done: Vec<Done> = Vec::new();
-        let mut unknown: Vec<(usize, u32)> = Vec::new();
+        let mut unknown: Vec<Unknown> = Vec::new();
         let mut todo: Vec<usize> = Vec::new();
         for (k, id) in ids.iter().enumerate() {
             match entries.get(id) {
-                Some(Entry::Written(task)) => done.push(Done { k, task: task.clone(), linked: None, again: true }),
-                Some(Entry::Pending { attempts }) => unknown.push((k, *attempts)),
+                Some(Entry::Written(task)) => {
+                    done.push(Done { k, task: task.clone(), linked: task.linked, again: true })
+                }
+                Some(Entry::Pending { attempts, asked, linked }) => {
+                    unknown.push(Unknown { k, attempts: *attempts, asked: asked.clone(), linked: *linked })
+                }
                 None => todo.push(k),
             }
         }
@@ -232,8 +245,8 @@ impl Writer {
                         self.pauses.pause(tenant, reason);
                     }
                     let outcome = verdict::from_failure(&failure);
-                    for (k, _) in &unknown {
-                        out[*k] = Some(outcome.clone());
+                    for u in &unknown {
+                        out[u.k] = Some(outcome.clone());
                     }
                     for k in &todo {
                         out[*k] = Some(outcome.clone());
@@ -247,7 +260,7 @@ impl Writer {
             .into_iter()
             .map(|o| o.unwrap_or_else(|| verdict::internal("not_handled", "the event was not handled in its batch")))
             .collect();
-        count_retried(outcomes.iter().filter(|o| matches!(o, Outcome::Retry { .. })).count());
+        count_retried(outcomes.iter().filter(|o| matches!(o, Outcome::Retry { .. } | Outcome::Wait { .. })).count());
         Ok(outcomes)
     }
 
@@ -259,7 +272,7 @@ impl Writer {
         connection: &fa_store::tenant::TenantConnection,
         org: &mut Org,
         evs: &[Ev<'_>],
-        unknown: &[(usize, u32)],
+        unknown: &[Unknown],
         mut todo: Vec<usize>,
         out: &mut [Option<Outcome>],
         done: &mut Vec<Done>,
@@ -271,34 +284,54 @@ impl Writer {
 
         // Attempts whose outcome is unknown: did their Task get created?
         if !unknown.is_empty() {
-            let ids: Vec<String> = unknown.iter().map(|(k, _)| evs[*k].event.event_id.to_string()).collect();
+            let ids: Vec<String> = unknown.iter().map(|u| evs[u.k].event.event_id.to_string()).collect();
             match existing_tasks(org, &ids).await {
                 Ok(found) => {
                     let mut settled = Vec::new();
-                    for (k, attempts) in unknown {
-                        let event = &evs[*k].event;
-                        match found.get(event.event_id.as_str()) {
-                            Some(row) => {
-                                let attempts = (*attempts).max(evs[*k].message.attempt);
-                                let Some(task) = row.written(event, attempts, &owners) else {
-                                    todo.push(*k);
-                                    continue;
-                                };
-                                tracing::info!(tenant_id = tenant, event_id = %event.event_id, task_id = %task.task_id,
+                    for u in unknown {
+                        let ev = &evs[u.k];
+                        let Some(row) = found.get(ev.event.event_id.as_str()) else {
+                            todo.push(u.k);
+                            continue;
+                        };
+                        // A Task exists: never write another, whatever it
+                        // carries now.
+                        let attempts = u.attempts.max(ev.message.attempt);
+                        let task = row.written(&ev.event, attempts, &owners, u.linked).or_else(|| {
+                            let (target, owner, fallback) = u.asked.clone()?;
+                            Some(WrittenTask {
+                                event_id: ev.event.event_id.to_string(),
+                                task_id: SalesforceId::new(row.id.clone()).ok()?,
+                                target,
+                                owner,
+                                fallback,
+                                attempts,
+                                written_at: OffsetDateTime::now_utc(),
+                                linked: u.linked,
+                            })
+                        });
+                        match task {
+                            Some(task) => {
+                                tracing::info!(tenant_id = tenant, event_id = %ev.event.event_id, task_id = %task.task_id,
                                     "an earlier attempt had created the Task; not writing another");
                                 settled.push(task.clone());
-                                done.push(Done { k: *k, task, linked: None, again: true });
+                                done.push(Done { k: u.k, task, linked: u.linked, again: false });
                             }
-                            None => todo.push(*k),
+                            None => {
+                                out[u.k] = Some(verdict::internal(
+                                    "task_unreadable",
+                                    "a Task with this event's CallObject exists but cannot be read back",
+                                ));
+                            }
                         }
                     }
                     ledger::written(&self.pool, tenant, &settled).await?;
                 }
                 Err(failure) => {
                     self.note_pause(tenant, &failure);
-                    let outcome = verdict::from_failure(&failure);
-                    for (k, _) in unknown {
-                        out[*k] = Some(outcome.clone());
+                    let outcome = verdict::from_query_failure(&failure);
+                    for u in unknown {
+                        out[u.k] = Some(outcome.clone());
                     }
                 }
             }
@@ -316,9 +349,7 @@ impl Writer {
             let event = &evs[k].event;
             match resolution {
                 Resolution::Stop(outcome) => {
-                    if let Outcome::Retry { failure, .. } = &outcome
-                        && failure.code == "tenant_paused"
-                    {
+                    if let Outcome::Wait { failure, .. } = &outcome {
                         self.pauses.pause(tenant, &failure.message);
                     }
                     out[k] = Some(outcome);
@@ -368,6 +399,7 @@ impl Writer {
                     target: p.target.clone(),
                     owner: p.owner.clone(),
                     fallback: p.fallback,
+                    linked: p.linked,
                 })
                 .collect();
             let begun = ledger::begin(&self.pool, tenant, &self.name, &attempts).await?;
@@ -376,10 +408,10 @@ impl Writer {
                 if !mine {
                     out[p.k] = Some(Outcome::Retry {
                         failure: Refusal::new(
-                            "in_progress_elsewhere",
-                            "another writer began this event's Task moments ago",
+                            "attempt_in_flight",
+                            "an attempt at this event's Task began moments ago; its outcome is awaited",
                         ),
-                        after: Some(Duration::from_secs(5)),
+                        after: Some(ledger::BUSY_FOR),
                     });
                 }
                 mine
@@ -436,6 +468,7 @@ impl Writer {
                                     fallback: p.fallback,
                                     attempts,
                                     written_at: OffsetDateTime::now_utc(),
+                                    linked: p.linked,
                                 };
                                 written.push(task.clone());
                                 done.push(Done { k: p.k, task, linked: p.linked, again: false });
@@ -464,7 +497,7 @@ impl Writer {
                                 });
                                 continue;
                             }
-                            if record_gone(&item.code) {
+                            if record_gone(&item) && event.message.attempt <= MAX_RESOLVE_AGAIN {
                                 // The record went away since it was found:
                                 // find it again, do not fail the event.
                                 tracing::info!(tenant_id = tenant, event_id = %event.event.event_id, record = %p.target.id,
@@ -487,7 +520,7 @@ impl Writer {
                                 }
                                 Retry::Permanent => {
                                     tracing::warn!(tenant_id = tenant, event_id = %event.event.event_id, code = %item.code,
-                                        reason = %item.message, "Salesforce refused the Task");
+                                        fields = ?item.fields, "Salesforce refused the Task");
                                     verdict::rejected(item.code.as_str(), &item.message)
                                 }
                             });
@@ -623,6 +656,7 @@ impl TaskRow {
         event: &AssistCompletedV1,
         attempts: u32,
         owners: &HashMap<String, String>,
+        linked: Option<LinkMethod>,
     ) -> Option<WrittenTask> {
         let target = self
             .who
@@ -641,6 +675,7 @@ impl TaskRow {
             fallback,
             attempts,
             written_at: OffsetDateTime::now_utc(),
+            linked,
         })
     }
 }
@@ -660,11 +695,11 @@ fn reference(id: &str, fallback: SObject) -> Option<SalesforceRef> {
 /// `CallObject` (filterable) for the whole batch.
 async fn existing_tasks(org: &mut Org, event_ids: &[String]) -> Result<HashMap<String, TaskRow>, Failure> {
     let mut found = HashMap::new();
-    for ids in event_ids.chunks(200) {
-        let list: Vec<String> = ids.iter().map(|id| quote(id)).collect();
+    let terms: Vec<resolve::Term> = event_ids.iter().map(|id| resolve::Term::new("CallObject", id)).collect();
+    for chunk in resolve::chunks(terms) {
         let soql = format!(
-            "SELECT Id, CallObject, WhoId, WhatId, OwnerId FROM Task WHERE CallObject IN ({}) ORDER BY CreatedDate",
-            list.join(", ")
+            "SELECT Id, CallObject, WhoId, WhatId, OwnerId FROM Task WHERE {} ORDER BY CreatedDate",
+            resolve::condition(&chunk)
         );
         let rows: Vec<TaskRow> = org.query(&soql).await?;
         for row in rows {
@@ -677,11 +712,20 @@ async fn existing_tasks(org: &mut Org, event_ids: &[String]) -> Result<HashMap<S
     Ok(found)
 }
 
-/// Codes that say the Task's record went away (deleted, or a Lead
-/// converted) between finding it and writing the Task.
-fn record_gone(code: &ErrorCode) -> bool {
-    matches!(code, ErrorCode::EntityIsDeleted | ErrorCode::InvalidCrossReferenceKey)
-        || code.as_str() == "CANNOT_UPDATE_CONVERTED_LEAD"
+/// How many attempts may resolve an event again because its record went
+/// away; past that, Salesforce's refusal stands.
+const MAX_RESOLVE_AGAIN: u32 = 5;
+
+/// Salesforce says the Task's record went away (deleted, or a Lead
+/// converted) between finding it and writing the Task; a bad reference in
+/// another field (`OwnerId`) is not that.
+fn record_gone(item: &fa_salesforce::ItemError) -> bool {
+    let names_target = item.fields.is_empty() || item.fields.iter().any(|f| f == "WhoId" || f == "WhatId");
+    match item.code {
+        ErrorCode::EntityIsDeleted => true,
+        ErrorCode::InvalidCrossReferenceKey => names_target,
+        _ => item.code.as_str() == "CANNOT_UPDATE_CONVERTED_LEAD",
+    }
 }
 
 fn fallback_owner(tenant: &str, event: &AssistCompletedV1, reason: &'static str) {
@@ -703,12 +747,12 @@ fn count_retried(n: usize) {
 /// Publish-to-written latency: from the AMQP timestamp (Front Agent's
 /// publish) and from the event's `occurred_at`.
 fn observe_latency(ev: &Ev<'_>, now: OffsetDateTime) {
-    if let Some(published) = ev.message.properties.timestamp() {
-        let published = UNIX_EPOCH + Duration::from_secs(*published);
-        if let Ok(age) = SystemTime::now().duration_since(published) {
-            metrics::histogram!("fa_activity_write_latency_seconds", "service" => SERVICE, "from" => "published")
-                .record(age.as_secs_f64());
-        }
+    if let Some(published) = ev.message.properties.timestamp()
+        && let Some(published) = UNIX_EPOCH.checked_add(Duration::from_secs(*published))
+        && let Ok(age) = SystemTime::now().duration_since(published)
+    {
+        metrics::histogram!("fa_activity_write_latency_seconds", "service" => SERVICE, "from" => "published")
+            .record(age.as_secs_f64());
     }
     let since = (now - ev.event.occurred_at).as_seconds_f64();
     if since >= 0.0 {

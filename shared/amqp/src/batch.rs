@@ -337,7 +337,7 @@ mod tests {
         fn code(outcome: &Outcome) -> &str {
             match outcome {
                 Outcome::Done => "done",
-                Outcome::Reject(f) | Outcome::Retry { failure: f, .. } => &f.code,
+                Outcome::Reject(f) | Outcome::Retry { failure: f, .. } | Outcome::Wait { failure: f, .. } => &f.code,
             }
         }
         fn check(returned: Option<Vec<Outcome>>, size: usize, expected: &[&str]) {

@@ -82,6 +82,10 @@ pub enum Outcome {
     Retry { failure: Failure, after: Option<Duration> },
     /// It can never succeed: dead-letter it now.
     Reject(Failure),
+    /// It cannot go on yet for a reason that is not a failure (its tenant is
+    /// paused for its API allowance): park it for `after`, however long it
+    /// has waited already; it is never given up.
+    Wait { failure: Failure, after: Duration },
 }
 
 /// One received message, as a handler sees it.

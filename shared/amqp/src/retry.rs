@@ -55,12 +55,18 @@ impl RetryPolicy {
             let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX).min(TIERS.len() - 1);
             TIERS[index]
         });
-        let tier = TIERS.iter().copied().find(|t| *t >= wanted).unwrap_or(TIERS[TIERS.len() - 1]);
+        let tier = tier_for(wanted);
         if age + tier > self.give_up_after {
             return Plan::GiveUp;
         }
         Plan::Delay(tier)
     }
+}
+
+/// The shortest tier that waits at least `wanted` (the longest tier when
+/// none does).
+pub fn tier_for(wanted: Duration) -> Duration {
+    TIERS.iter().copied().find(|t| *t >= wanted).unwrap_or(TIERS[TIERS.len() - 1])
 }
 
 /// The suffix naming a tier's queue: `1s`, `30s`, `2m`, `30m`.

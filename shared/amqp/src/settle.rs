@@ -22,7 +22,7 @@ use crate::{
     broker::Broker,
     consume::{Failure, Incoming, Outcome},
     headers,
-    retry::{Plan, RetryPolicy},
+    retry::{self, Plan, RetryPolicy},
     topology::{dlq_name, retry_queue_name},
 };
 
@@ -44,6 +44,8 @@ pub(crate) async fn settle<H: BatchHandler>(
             Plan::Delay(tier) => park(broker, message, tier, &failure).await,
             Plan::GiveUp => dead_letter(broker, handler, message, exhausted(message, failure)).await,
         },
+        // Waiting is not failing: no limit of the policy applies.
+        Outcome::Wait { failure, after } => park(broker, message, retry::tier_for(after), &failure).await,
     };
     let label = match settled {
         Settle::Ack(label) => {
@@ -92,12 +94,14 @@ fn exhausted(message: &Incoming, last: Failure) -> Failure {
 
 async fn dead_letter<H: BatchHandler>(broker: &Broker, handler: &H, message: &Incoming, failure: Failure) -> Settle {
     let error = serde_json::to_string(&failure).unwrap_or_default();
+    // The message may quote customer data (Salesforce's words about a
+    // value): it goes to x-fa-error, and to the log only at debug.
     tracing::warn!(
         code = %failure.code,
-        reason = %failure.message,
         salesforce_error_code = failure.salesforce_error_code.as_deref(),
         "dead-lettering the message"
     );
+    tracing::debug!(code = %failure.code, reason = %failure.message, "why it was dead-lettered");
     let properties = with_headers(&message.properties, |h| headers::set_text(h, headers::ERROR_HEADER, &error));
     let dlq = dlq_name(&message.queue);
     if let Err(e) = broker.publish_with("", &dlq, &message.body, properties).await {
@@ -115,7 +119,8 @@ async fn park(broker: &Broker, message: &Incoming, tier: Duration, failure: &Fai
     let first_ms = message.first_attempt_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
     let last_error = serde_json::to_string(failure).unwrap_or_default();
     let next_attempt = message.attempt.saturating_add(1);
-    tracing::info!(code = %failure.code, reason = %failure.message, retry_in_s = tier.as_secs(), "passing failure; retrying later");
+    tracing::info!(code = %failure.code, retry_in_s = tier.as_secs(), "passing failure; retrying later");
+    tracing::debug!(code = %failure.code, reason = %failure.message, "why it is retried");
     let properties = with_headers(&message.properties, |h| {
         h.insert(ShortString::from(headers::ATTEMPT_HEADER), AMQPValue::LongLongInt(i64::from(next_attempt)));
         h.insert(

@@ -17,10 +17,13 @@ CREATE TABLE activity_ledger (
     target_id      text,
     owner_id       text,
     owner_fallback boolean,
+    -- How this event's customer was newly tied to the target (rules 3 and
+    -- 4), so a redelivery announces customer.linked again if it was lost.
+    linked_how     text        CHECK (linked_how IN ('matched_phone', 'matched_email', 'matched_duplicate_rule', 'created')),
     attempts       integer     NOT NULL DEFAULT 1,
-    -- The writer process that began the newest attempt: another process
-    -- leaves a fresh pending row alone (a redelivery after a lost
-    -- connection may reach it while the first is still writing).
+    -- The writer process that began the newest attempt (for the logs); no
+    -- writer begins a pending row again until it is a while old, since
+    -- Salesforce may still commit a create whose answer was lost.
     writer         text        NOT NULL DEFAULT '',
     written_at     timestamptz,
     updated_at     timestamptz NOT NULL DEFAULT now(),
