@@ -500,8 +500,9 @@ async fn duplicate(
     }
 }
 
-/// A record id with its object read from the id's prefix.
-fn reference(id: &str, fallback: SObject) -> Option<SalesforceRef> {
+/// A record id with its object read from the id's prefix (`fallback` for
+/// a prefix that names none of the three).
+pub(crate) fn reference(id: &str, fallback: SObject) -> Option<SalesforceRef> {
     let id = SalesforceId::new(id).ok()?;
     let object = match id.key_prefix() {
         "00Q" => SObject::Lead,

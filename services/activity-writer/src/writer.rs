@@ -661,8 +661,8 @@ impl TaskRow {
         let target = self
             .who
             .as_deref()
-            .and_then(|w| reference(w, SObject::Contact))
-            .or_else(|| self.what.as_deref().and_then(|w| reference(w, SObject::Account)))?;
+            .and_then(|w| resolve::reference(w, SObject::Contact))
+            .or_else(|| self.what.as_deref().and_then(|w| resolve::reference(w, SObject::Account)))?;
         let owner = SalesforceId::new(self.owner.clone()?).ok()?;
         let fallback = owners
             .get(&event.user.id)
@@ -678,17 +678,6 @@ impl TaskRow {
             linked,
         })
     }
-}
-
-fn reference(id: &str, fallback: SObject) -> Option<SalesforceRef> {
-    let id = SalesforceId::new(id).ok()?;
-    let object = match id.key_prefix() {
-        "00Q" => SObject::Lead,
-        "003" => SObject::Contact,
-        "001" => SObject::Account,
-        _ => fallback,
-    };
-    Some(SalesforceRef { object, id })
 }
 
 /// The Tasks that exist for `event_ids`, by event id: one SOQL on
