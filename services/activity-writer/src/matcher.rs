@@ -90,11 +90,11 @@ mod tests {
         let new = datetime!(2026-06-01 00:00 UTC);
         let tokyo = Identity { phones: vec![E164::parse("+81312345678").expect("E.164")], email: None };
         let with_mail = Identity { email: Some("hanako@example.jp".to_owned()), ..tokyo.clone() };
-        let lead = candidate(SObject::Lead, "00Q000000000001AAA", Some("+81312345678"), None, new);
+        let lead = candidate(SObject::Lead, "00Q000000000001EAA", Some("+81312345678"), None, new);
         let contact = candidate(SObject::Contact, "003000000000001AAA", Some("+81312345678"), None, old);
         let account = candidate(SObject::Account, "001000000000001AAA", Some("+81312345678"), None, new);
         let newer_lead =
-            candidate(SObject::Lead, "00Q000000000002AAA", Some("+81312345678"), None, datetime!(2026-07-01 00:00 UTC));
+            candidate(SObject::Lead, "00Q000000000002EAA", Some("+81312345678"), None, datetime!(2026-07-01 00:00 UTC));
         let mail_contact = candidate(SObject::Contact, "003000000000009AAA", None, Some("hanako@example.jp"), new);
         let other = candidate(SObject::Contact, "003000000000005AAA", Some("+81312340000"), None, new);
 
@@ -104,19 +104,19 @@ mod tests {
             &[lead.clone(), contact.clone(), account.clone()],
             Some(("003000000000001AAA", LinkMethod::MatchedPhone)),
         );
-        check(tokyo.clone(), &[account.clone(), lead.clone()], Some(("00Q000000000001AAA", LinkMethod::MatchedPhone)));
+        check(tokyo.clone(), &[account.clone(), lead.clone()], Some(("00Q000000000001EAA", LinkMethod::MatchedPhone)));
         check(tokyo.clone(), std::slice::from_ref(&account), Some(("001000000000001AAA", LinkMethod::MatchedPhone)));
         // Most recently modified among one object.
         check(
             tokyo.clone(),
             &[lead.clone(), newer_lead.clone()],
-            Some(("00Q000000000002AAA", LinkMethod::MatchedPhone)),
+            Some(("00Q000000000002EAA", LinkMethod::MatchedPhone)),
         );
         // A phone match beats an e-mail match of a higher-ranked object.
         check(
             with_mail.clone(),
             &[mail_contact.clone(), lead.clone()],
-            Some(("00Q000000000001AAA", LinkMethod::MatchedPhone)),
+            Some(("00Q000000000001EAA", LinkMethod::MatchedPhone)),
         );
         // E-mail when no number matches.
         check(

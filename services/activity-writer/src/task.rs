@@ -241,7 +241,7 @@ mod tests {
             );
         }
         check(lead(), Some("00Q5j00000ABCdeEAH"), None);
-        check(reference(SObject::Contact, "0035j00000XyZabAAB"), Some("0035j00000XyZabAAB"), None);
+        check(reference(SObject::Contact, "0035j00000XyZabAAF"), Some("0035j00000XyZabAAF"), None);
         check(reference(SObject::Account, "0015000000Gv7qJ"), None, Some("0015000000Gv7qJAAR"));
     }
 

@@ -66,13 +66,13 @@ mod tests {
 
     #[test]
     fn entries_carry_the_e164_numbers_only() {
-        let lead = "00Q5j00000AbCdEAAV";
+        let lead = "00Q5j00000AbCdEEAV";
         check(
             message(SObject::Lead, lead, Some("Hanako@Sato.Example"), &[("(03) 1234-5678", Some("+81312345678"))]),
             &["+81312345678"],
             Some("Hanako@Sato.Example"),
         );
-        check(message(SObject::Contact, "0035j00000XyZabAAB", None, &[("なし", None)]), &[], None);
-        check(message(SObject::Account, "0015j00000QwErTAAZ", None, &[]), &[], None);
+        check(message(SObject::Contact, "0035j00000XyZabAAF", None, &[("なし", None)]), &[], None);
+        check(message(SObject::Account, "0015j00000QwErTAAV", None, &[]), &[], None);
     }
 }

@@ -341,15 +341,15 @@ mod tests {
     }
 
     fn lead(fields: Value) -> Value {
-        row("Lead", "00Q5j00000AbCdEAAV", fields)
+        row("Lead", "00Q5j00000AbCdEEAV", fields)
     }
 
     fn contact(fields: Value) -> Value {
-        row("Contact", "0035j00000XyZabAAB", fields)
+        row("Contact", "0035j00000XyZabAAF", fields)
     }
 
     fn account(fields: Value) -> Value {
-        row("Account", "0015j00000QwErTAAZ", fields)
+        row("Account", "0015j00000QwErTAAV", fields)
     }
 
     /// A row as Salesforce answers it: `attributes`, `Id`, the fields, `SystemModstamp`.
@@ -374,7 +374,7 @@ mod tests {
     }
 
     fn lead_customer(customer: Value) -> Value {
-        upsert("Lead", "00Q5j00000AbCdEAAV", customer)
+        upsert("Lead", "00Q5j00000AbCdEEAV", customer)
     }
 
     #[test]
@@ -431,7 +431,7 @@ mod tests {
         let customer = |company: Value| {
             upsert(
                 "Contact",
-                "0035j00000XyZabAAB",
+                "0035j00000XyZabAAF",
                 json!({
                     "name": "鈴木 太郎", "company": company, "email": "taro@example.jp",
                     "phones": [{ "number": "090-1234-5678", "e164": "+819012345678" }],
@@ -445,7 +445,7 @@ mod tests {
             })
         };
         let parent = json!({
-            "attributes": { "type": "Account", "url": "/services/data/v61.0/sobjects/Account/0015j00000QwErTAAZ" },
+            "attributes": { "type": "Account", "url": "/services/data/v61.0/sobjects/Account/0015j00000QwErTAAV" },
             "Name": "株式会社テスト",
         });
         check(contact(fields(parent)), customer(json!("株式会社テスト")));
@@ -459,7 +459,7 @@ mod tests {
         let customer = |phones: Value| {
             upsert(
                 "Account",
-                "0015j00000QwErTAAZ",
+                "0015j00000QwErTAAV",
                 json!({ "name": "株式会社テスト", "company": "株式会社テスト", "email": null, "phones": phones }),
             )
         };
@@ -479,7 +479,7 @@ mod tests {
                 json!({ "name": "株式会社テスト", "company": "株式会社テスト", "email": null, "phones": expected });
             check(
                 account(json!({ "Name": "株式会社テスト", "Phone": stored })),
-                upsert("Account", "0015j00000QwErTAAZ", customer),
+                upsert("Account", "0015j00000QwErTAAV", customer),
             );
         };
         let one = |number: &str, e164: Option<&str>| json!([{ "number": number, "e164": e164 }]);
@@ -528,15 +528,15 @@ mod tests {
         assert_eq!(
             objects,
             [
-                (SObject::Lead, "00Q5j00000AbCdEAAV"),
-                (SObject::Contact, "0035j00000XyZabAAB"),
-                (SObject::Account, "0015j00000QwErTAAZ")
+                (SObject::Lead, "00Q5j00000AbCdEEAV"),
+                (SObject::Contact, "0035j00000XyZabAAF"),
+                (SObject::Account, "0015j00000QwErTAAV")
             ]
         );
         for refused in [
             row("Task", "00T5j00000AbCdEAAV", json!({})),
-            json!({ "Id": "00Q5j00000AbCdEAAV", "SystemModstamp": "2026-11-20T01:02:03.000+0000" }),
-            json!({ "attributes": { "type": "Lead" }, "Id": "00Q5j00000AbCdEAAV", "SystemModstamp": "yesterday" }),
+            json!({ "Id": "00Q5j00000AbCdEEAV", "SystemModstamp": "2026-11-20T01:02:03.000+0000" }),
+            json!({ "attributes": { "type": "Lead" }, "Id": "00Q5j00000AbCdEEAV", "SystemModstamp": "yesterday" }),
         ] {
             assert!(serde_json::from_value::<Row>(refused.clone()).is_err(), "{refused}");
         }
@@ -549,14 +549,14 @@ mod tests {
         assert_eq!(parse_rows(SObject::Lead, records.clone()), Ok(typed));
         let contacts = parse_rows(SObject::Contact, vec![contact(json!({ "LastName": "鈴木", "Account": null }))]);
         assert_eq!(contacts.expect("rows")[0].object(), SObject::Contact);
-        let err = parse_rows(SObject::Lead, vec![records[0].clone(), json!({ "Id": "00Q5j00000AbCdEAAV" })])
+        let err = parse_rows(SObject::Lead, vec![records[0].clone(), json!({ "Id": "00Q5j00000AbCdEEAV" })])
             .expect_err("no SystemModstamp");
         assert!(err.starts_with("Lead row 1: "), "{err}");
     }
 
     #[test]
     fn an_id_that_is_not_18_characters_is_an_error() {
-        for id in ["00Q5j00000AbCdE", "00Q5j00000AbCdEAAV!", ""] {
+        for id in ["00Q5j00000AbCdE", "00Q5j00000AbCdEEAV!", ""] {
             let row: Row = serde_json::from_value(row("Lead", id, json!({ "LastName": "山田" }))).expect("a row");
             let err = map(&tenant(), "run-1", &row).expect_err("refused");
             assert!(err.to_string().contains("Lead"), "{err}");

@@ -145,10 +145,10 @@ mod tests {
         let same_second = at("2026-11-20T01:02:03.001+0000");
         let later = at("2026-11-20T05:00:00.000+0000");
         for (id, first, last, stamp, converted) in [
-            ("00Q5j00000AbCdEAAV", "花子", "山田", &later, false),
-            ("00Q5j00000AbCdFAAV", "太郎", "鈴木", &same_second, false),
-            ("00Q5j00000AbCdGAAV", "次郎", "佐藤", &watermark, true),
-            ("00Q5j00000AbCdHAAV", "三郎", "田中", &old, false),
+            ("00Q5j00000AbCdEEAV", "花子", "山田", &later, false),
+            ("00Q5j00000AbCdFEAV", "太郎", "鈴木", &same_second, false),
+            ("00Q5j00000AbCdGEAV", "次郎", "佐藤", &watermark, true),
+            ("00Q5j00000AbCdHEAV", "三郎", "田中", &old, false),
         ] {
             org.add(
                 "Lead",
@@ -166,37 +166,37 @@ mod tests {
         org.add(
             "Account",
             &[
-                ("Id", text("0015j00000QwErTAAZ")),
+                ("Id", text("0015j00000QwErTAAV")),
                 ("Name", text("株式会社テスト")),
                 ("SystemModstamp", watermark.clone()),
             ],
         );
-        org.add("Account", &[("Id", text("0015j00000QwErUAAZ")), ("Name", text("古い会社")), ("SystemModstamp", old)]);
+        org.add("Account", &[("Id", text("0015j00000QwErUAAV")), ("Name", text("古い会社")), ("SystemModstamp", old)]);
         org.add(
             "Contact",
             &[
-                ("Id", text("0035j00000XyZabAAB")),
+                ("Id", text("0035j00000XyZabAAF")),
                 ("LastName", text("山田")),
-                ("AccountId", text("0015j00000QwErTAAZ")),
+                ("AccountId", text("0015j00000QwErTAAV")),
                 ("SystemModstamp", later.clone()),
             ],
         );
         org.add(
             "Contact",
-            &[("Id", text("0035j00000XyZacAAB")), ("LastName", text("　")), ("SystemModstamp", same_second.clone())],
+            &[("Id", text("0035j00000XyZacAAF")), ("LastName", text("　")), ("SystemModstamp", same_second.clone())],
         );
 
         let from = datetime!(2026-11-20 01:02:03.456 UTC);
         let some = |id: &str, name: &str| (id.to_owned(), Some(name.to_owned()));
         assert_eq!(
             read(&org, SObject::Lead, from),
-            vec![some("00Q5j00000AbCdFAAV", "鈴木 太郎"), some("00Q5j00000AbCdEAAV", "山田 花子")],
+            vec![some("00Q5j00000AbCdFEAV", "鈴木 太郎"), some("00Q5j00000AbCdEEAV", "山田 花子")],
             "the watermark's whole second is read again; converted and older Leads are not"
         );
         assert_eq!(
             read(&org, SObject::Contact, from),
-            vec![("0035j00000XyZacAAB".to_owned(), None), some("0035j00000XyZabAAB", "山田")]
+            vec![("0035j00000XyZacAAF".to_owned(), None), some("0035j00000XyZabAAF", "山田")]
         );
-        assert_eq!(read(&org, SObject::Account, from), vec![some("0015j00000QwErTAAZ", "株式会社テスト")]);
+        assert_eq!(read(&org, SObject::Account, from), vec![some("0015j00000QwErTAAV", "株式会社テスト")]);
     }
 }

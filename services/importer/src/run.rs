@@ -458,7 +458,7 @@ impl Importer {
         let counts = match run.counts.iter_mut().find(|c| c.object == object) {
             Some(c) => c,
             None => {
-                run.counts.push(ObjectCounts { object, published: 0, skipped: 0 });
+                run.counts.push(ObjectCounts { object, published: 0, skipped: 0, removed: None });
                 run.counts.last_mut().ok_or_else(|| anyhow::anyhow!("counts"))?
             }
         };

@@ -1,5 +1,5 @@
-//! `customer.upsert.v1` and `customer.linked.v1`: what the connector tells Front Agent about its
-//! customers.
+//! `customer.upsert.v1`, `customer.removed.v1` and `customer.linked.v1`: what the connector tells
+//! Front Agent about its customers.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -90,6 +90,61 @@ impl Message for CustomerUpsertV1 {
     fn message_id(&self) -> String {
         format!(
             "{}:{}:{}:{}",
+            self.tenant_id,
+            self.source.object,
+            self.source.id,
+            format_utc_millis(self.source.modified_at)
+        )
+    }
+
+    fn tenant_id(&self) -> &TenantId {
+        &self.tenant_id
+    }
+}
+
+/// A record Front Agent holds as a customer is gone from Salesforce; published by the importer.
+///
+/// Front Agent removes (or archives) the customer `(tenant_id, source.object, source.id)` and
+/// moves what it keeps about them to `successor`, when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerRemovedV1 {
+    /// The tenant whose org the record was in.
+    pub tenant_id: TenantId,
+    /// The import run that saw the record gone; not empty.
+    pub import_run_id: String,
+    /// The record that is gone. Its `modified_at` is the record's `SystemModstamp` when it was
+    /// seen gone, or, for a record no longer visible at all, when the importer learned it was.
+    pub source: CustomerSource,
+    /// Why the record is gone.
+    pub reason: RemovalReason,
+    /// The record the customer became: the merge's master, or the Contact (else the Account) a
+    /// Lead was converted into; `None` for a deletion. Written as `null`, never left out.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub successor: Option<SalesforceRef>,
+}
+
+/// Why a record left Front Agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalReason {
+    /// In the recycle bin, or purged from it.
+    Deleted,
+    /// Deleted by a merge into another record (`MasterRecordId`).
+    Merged,
+    /// A Lead converted into a Contact (and Account).
+    Converted,
+}
+
+impl Message for CustomerRemovedV1 {
+    const TYPE: &'static str = "customer.removed.v1";
+    const EXCHANGE: &'static str = topology::SYNC_EXCHANGE;
+    const ROUTING_KEY: &'static str = topology::CUSTOMER_REMOVED;
+
+    /// `<tenant_id>:<object>:<id>:removed:<modified_at>`: never equal to an upsert's id, and the
+    /// same for a removal announced again by an overlapping run.
+    fn message_id(&self) -> String {
+        format!(
+            "{}:{}:{}:removed:{}",
             self.tenant_id,
             self.source.object,
             self.source.id,

@@ -347,7 +347,7 @@ mod tests {
             ("A0000000000000e", Some("A0000000000000eBAA")),
             ("0000A00000B0000", Some("0000A00000B0000QAB")),
             // An 18-character id is trusted as Salesforce sent it, suffix included.
-            ("0035j00000XyZabAAB", Some("0035j00000XyZabAAB")),
+            ("0035j00000XyZabAAF", Some("0035j00000XyZabAAF")),
             ("00Q5j00000abcdeeaf", Some("00Q5j00000abcdeeaf")),
             ("", None),
             ("0015000000Gv7q", None),
@@ -365,15 +365,15 @@ mod tests {
 
     #[test]
     fn the_strict_constructor_refuses_15_character_ids() {
-        check(|s: &str| SalesforceId::new_18(s), "0035j00000XyZabAAB", Some("0035j00000XyZabAAB"));
+        check(|s: &str| SalesforceId::new_18(s), "0035j00000XyZabAAF", Some("0035j00000XyZabAAF"));
         check(|s: &str| SalesforceId::new_18(s), "0015000000Gv7qJ", None);
     }
 
     #[test]
     fn key_prefix_is_the_first_three_characters() {
-        let id = SalesforceId::new("00Q5j00000ABCdeEAF").expect("valid id");
+        let id = SalesforceId::new("00Q5j00000ABCdeEAH").expect("valid id");
         assert_eq!(id.key_prefix(), "00Q");
-        assert_eq!(id.to_string(), "00Q5j00000ABCdeEAF");
+        assert_eq!(id.to_string(), "00Q5j00000ABCdeEAH");
     }
 
     #[test]

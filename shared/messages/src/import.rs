@@ -115,6 +115,10 @@ pub struct ObjectCounts {
     pub published: u64,
     /// Records read but not published, for having no name.
     pub skipped: u64,
+    /// `customer.removed` published (and confirmed) for records deleted, merged or converted.
+    /// `None`, which the contract reads as 0, is left out of the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<u64>,
 }
 
 impl Message for ImportCompletedV1 {

@@ -5,7 +5,8 @@
 //! side of that contract, so that no service hand-writes a body, a routing key or a
 //! `message_id`:
 //!
-//! - one type per message ([`AssistCompletedV1`], [`CustomerUpsertV1`], [`CustomerLinkedV1`],
+//! - one type per message ([`AssistCompletedV1`], [`CustomerUpsertV1`], [`CustomerRemovedV1`],
+//!   [`CustomerLinkedV1`],
 //!   [`ActivityWrittenV1`], [`ActivityFailedV1`], [`ImportRequestedV1`], [`ImportCompletedV1`]),
 //!   each implementing [`Message`], which names its exchange, routing key, AMQP `type` and
 //!   `message_id`;
@@ -50,7 +51,8 @@ pub mod validation;
 pub use activity::{ActivityFailedV1, ActivityFailureCode, ActivityWrittenV1, TaskOwner};
 pub use assist::{Assist, AssistCompletedV1, AssistCustomer, AssistUser, Call, CallDirection, Speaker, Utterance};
 pub use customer::{
-    CustomerFields, CustomerLinkedV1, CustomerPhone, CustomerSource, CustomerUpsertV1, LinkMethod, SourceSystem,
+    CustomerFields, CustomerLinkedV1, CustomerPhone, CustomerRemovedV1, CustomerSource, CustomerUpsertV1, LinkMethod,
+    RemovalReason, SourceSystem,
 };
 pub use error_detail::ErrorDetail;
 pub use ids::{EventId, InvalidId, SalesforceId, TenantId};

@@ -4,9 +4,10 @@
 //! machines); a test compares them with the contract wherever it is present.
 
 /// Type names of all messages, which are also their schemas' names without `.json`.
-pub const MESSAGE_TYPES: [&str; 7] = [
+pub const MESSAGE_TYPES: [&str; 8] = [
     "assist.completed.v1",
     "customer.upsert.v1",
+    "customer.removed.v1",
     "customer.linked.v1",
     "activity.written.v1",
     "activity.failed.v1",
@@ -18,9 +19,10 @@ pub const MESSAGE_TYPES: [&str; 7] = [
 pub const DEFS: &str = include_str!("../schemas/_defs.json");
 
 /// `(type name, schema text)` for every message, in the order of [`MESSAGE_TYPES`].
-pub const SCHEMAS: [(&str, &str); 7] = [
+pub const SCHEMAS: [(&str, &str); 8] = [
     ("assist.completed.v1", include_str!("../schemas/assist.completed.v1.json")),
     ("customer.upsert.v1", include_str!("../schemas/customer.upsert.v1.json")),
+    ("customer.removed.v1", include_str!("../schemas/customer.removed.v1.json")),
     ("customer.linked.v1", include_str!("../schemas/customer.linked.v1.json")),
     ("activity.written.v1", include_str!("../schemas/activity.written.v1.json")),
     ("activity.failed.v1", include_str!("../schemas/activity.failed.v1.json")),

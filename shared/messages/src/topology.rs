@@ -16,6 +16,8 @@ pub const DLX_EXCHANGE: &str = "salesforce.dlx";
 pub const ASSIST_COMPLETED: &str = "assist.completed";
 /// Routing key of `customer.upsert.v1`.
 pub const CUSTOMER_UPSERT: &str = "customer.upsert";
+/// Routing key of `customer.removed.v1`.
+pub const CUSTOMER_REMOVED: &str = "customer.removed";
 /// Routing key of `customer.linked.v1`.
 pub const CUSTOMER_LINKED: &str = "customer.linked";
 /// Routing key of `activity.written.v1`.

@@ -78,6 +78,7 @@ macro_rules! by_type {
         match $type_name {
             AssistCompletedV1::TYPE => $f::<AssistCompletedV1>($($arg),*),
             CustomerUpsertV1::TYPE => $f::<CustomerUpsertV1>($($arg),*),
+            CustomerRemovedV1::TYPE => $f::<CustomerRemovedV1>($($arg),*),
             CustomerLinkedV1::TYPE => $f::<CustomerLinkedV1>($($arg),*),
             ActivityWrittenV1::TYPE => $f::<ActivityWrittenV1>($($arg),*),
             ActivityFailedV1::TYPE => $f::<ActivityFailedV1>($($arg),*),
@@ -385,6 +386,7 @@ fn routing_follows_amqp_md() {
     let expected = [
         (AssistCompletedV1::TYPE, AssistCompletedV1::ROUTING_KEY, AssistCompletedV1::EXCHANGE),
         (CustomerUpsertV1::TYPE, CustomerUpsertV1::ROUTING_KEY, CustomerUpsertV1::EXCHANGE),
+        (CustomerRemovedV1::TYPE, CustomerRemovedV1::ROUTING_KEY, CustomerRemovedV1::EXCHANGE),
         (CustomerLinkedV1::TYPE, CustomerLinkedV1::ROUTING_KEY, CustomerLinkedV1::EXCHANGE),
         (ActivityWrittenV1::TYPE, ActivityWrittenV1::ROUTING_KEY, ActivityWrittenV1::EXCHANGE),
         (ActivityFailedV1::TYPE, ActivityFailedV1::ROUTING_KEY, ActivityFailedV1::EXCHANGE),
@@ -396,6 +398,7 @@ fn routing_follows_amqp_md() {
         [
             ("assist.completed.v1", "assist.completed", "frontagent.assist"),
             ("customer.upsert.v1", "customer.upsert", "salesforce.sync"),
+            ("customer.removed.v1", "customer.removed", "salesforce.sync"),
             ("customer.linked.v1", "customer.linked", "salesforce.sync"),
             ("activity.written.v1", "activity.written", "salesforce.sync"),
             ("activity.failed.v1", "activity.failed", "salesforce.sync"),
@@ -455,10 +458,11 @@ fn message_ids_of_the_examples_follow_amqp_md() {
         ("assist.completed.v1.unknown-caller.json", "as_01JDQ9A1K7V3N8C2F6H0Y4D5E9"),
         ("customer.linked.v1.created.json", "acme-jp:c-99001:00Q5j00000QrStuEAF"),
         ("customer.linked.v1.matched-duplicate-rule.json", "globex.co.jp:c-7:0015j00000PqRstAAF"),
-        ("customer.linked.v1.matched-phone.json", "acme-jp:c-55013:0035j00000XyZabAAB"),
+        ("customer.linked.v1.matched-phone.json", "acme-jp:c-55013:0035j00000XyZabAAF"),
+        ("customer.removed.v1.converted.json", "acme-jp:Lead:00Q5j00000ABCdeEAH:removed:2026-11-27T02:15:40.000Z"),
         ("customer.upsert.v1.account-no-e164.json", "acme-jp:Account:0015j00000PqRstAAF:2026-11-20T01:05:41.250Z"),
         ("customer.upsert.v1.contact-no-account.json", "acme-jp:Contact:0035j00000AbCdeAAF:2026-11-22T12:00:00.999Z"),
-        ("customer.upsert.v1.contact.json", "acme-jp:Contact:0035j00000XyZabAAB:2026-11-20T01:02:03.000Z"),
+        ("customer.upsert.v1.contact.json", "acme-jp:Contact:0035j00000XyZabAAF:2026-11-20T01:02:03.000Z"),
         ("customer.upsert.v1.lead.json", "acme-jp:Lead:00Q5j00000DeFghEAF:2026-11-21T09:30:00.000Z"),
         ("import.completed.v1.failed-interrupted.json", "run_01JDQ8B4C0"),
         ("import.completed.v1.failed-salesforce.json", "run_01JDQ8C5D1"),
@@ -554,6 +558,18 @@ fn built_in_rust(full: bool) -> Vec<(&'static str, Value)> {
                 phones: vec![CustomerPhone { number: "06-6123-4567".into(), e164: some("+81661234567") }],
             },
         }),
+        body(&CustomerRemovedV1 {
+            tenant_id: tenant(),
+            import_run_id: "run_1".into(),
+            source: CustomerSource {
+                system: SourceSystem::Salesforce,
+                object: SObject::Lead,
+                id: sf("00Q5j00000ABCde"),
+                modified_at: at,
+            },
+            reason: if full { RemovalReason::Converted } else { RemovalReason::Deleted },
+            successor: full.then(|| SalesforceRef { object: SObject::Contact, id: sf("0035j00000XyZab") }),
+        }),
         body(&CustomerLinkedV1 {
             tenant_id: tenant(),
             customer_id: "c-1".into(),
@@ -588,7 +604,12 @@ fn built_in_rust(full: bool) -> Vec<(&'static str, Value)> {
             status: if full { ImportStatus::Failed } else { ImportStatus::Succeeded },
             started_at: at,
             finished_at: at,
-            objects: vec![ObjectCounts { object: SObject::Account, published: 0, skipped: 1 }],
+            objects: vec![ObjectCounts {
+                object: SObject::Account,
+                published: 0,
+                skipped: 1,
+                removed: full.then_some(2),
+            }],
             more_pending: false,
             error: full.then(|| ErrorDetail {
                 code: IMPORT_INTERRUPTED.to_owned(),

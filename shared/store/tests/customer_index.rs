@@ -48,7 +48,7 @@ async fn a_record_is_found_by_any_of_its_numbers_or_by_its_email_in_any_case() {
         "acme",
         ORG,
         &[
-            record("Lead", "00Q000000000001AAA", &["+81312345678", "+819012345678"], Some("Hanako@Sato.Example"), at),
+            record("Lead", "00Q000000000001EAA", &["+81312345678", "+819012345678"], Some("Hanako@Sato.Example"), at),
             record("Contact", "003000000000001AAA", &[], Some("ichiro@suzuki.example"), at + time::Duration::HOUR),
             record("Account", "001000000000001AAA", &["+81661234567"], None, at),
         ],
@@ -56,13 +56,13 @@ async fn a_record_is_found_by_any_of_its_numbers_or_by_its_email_in_any_case() {
     .await
     .expect("upsert");
 
-    assert_eq!(found(&pool, "acme", &["+819012345678"], &[]).await, ["00Q000000000001AAA"]);
-    assert_eq!(found(&pool, "acme", &[], &["hanako@sato.example"]).await, ["00Q000000000001AAA"]);
+    assert_eq!(found(&pool, "acme", &["+819012345678"], &[]).await, ["00Q000000000001EAA"]);
+    assert_eq!(found(&pool, "acme", &[], &["hanako@sato.example"]).await, ["00Q000000000001EAA"]);
     assert_eq!(found(&pool, "acme", &[], &["ICHIRO@suzuki.example"]).await, ["003000000000001AAA"]);
     // Most recently modified first.
     assert_eq!(
         found(&pool, "acme", &["+81312345678"], &["ichiro@suzuki.example"]).await,
-        ["003000000000001AAA", "00Q000000000001AAA"]
+        ["003000000000001AAA", "00Q000000000001EAA"]
     );
     assert!(found(&pool, "acme", &["+81300000000"], &["nobody@example.com"]).await.is_empty());
     assert!(found(&pool, "acme", &[], &[]).await.is_empty());
@@ -73,7 +73,7 @@ async fn a_record_is_found_by_any_of_its_numbers_or_by_its_email_in_any_case() {
         hits,
         [IndexHit {
             object: "Lead".to_owned(),
-            record_id: "00Q000000000001AAA".to_owned(),
+            record_id: "00Q000000000001EAA".to_owned(),
             modified_at: at,
             phones: strings(&["+81312345678", "+819012345678"]),
             email: Some("hanako@sato.example".to_owned()),
@@ -86,11 +86,11 @@ async fn converted_leads_and_other_tenants_or_orgs_are_not_found() {
     let (_db, pool) = pool().await;
     let at = datetime!(2026-11-20 01:02:03 UTC);
     let phone = ["+81312345678"];
-    let converted = IndexedRecord { converted: true, ..record("Lead", "00Q000000000002AAA", &phone, None, at) };
-    customer_index::upsert(&pool, "acme", ORG, &[record("Lead", "00Q000000000001AAA", &phone, None, at), converted])
+    let converted = IndexedRecord { converted: true, ..record("Lead", "00Q000000000002EAA", &phone, None, at) };
+    customer_index::upsert(&pool, "acme", ORG, &[record("Lead", "00Q000000000001EAA", &phone, None, at), converted])
         .await
         .expect("upsert acme");
-    customer_index::upsert(&pool, "globex", ORG, &[record("Lead", "00Q000000000003AAA", &phone, None, at)])
+    customer_index::upsert(&pool, "globex", ORG, &[record("Lead", "00Q000000000003EAA", &phone, None, at)])
         .await
         .expect("upsert globex");
     customer_index::upsert(
@@ -102,14 +102,14 @@ async fn converted_leads_and_other_tenants_or_orgs_are_not_found() {
     .await
     .expect("upsert another org");
 
-    assert_eq!(found(&pool, "acme", &phone, &[]).await, ["00Q000000000001AAA"]);
-    assert_eq!(found(&pool, "globex", &phone, &[]).await, ["00Q000000000003AAA"]);
+    assert_eq!(found(&pool, "acme", &phone, &[]).await, ["00Q000000000001EAA"]);
+    assert_eq!(found(&pool, "globex", &phone, &[]).await, ["00Q000000000003EAA"]);
 }
 
 #[tokio::test]
 async fn an_older_version_never_overwrites_a_newer_one() {
     let (_db, pool) = pool().await;
-    let id = "00Q000000000001AAA";
+    let id = "00Q000000000001EAA";
     let newer = datetime!(2026-11-20 01:02:03 UTC);
     customer_index::upsert(
         &pool,
@@ -158,7 +158,7 @@ async fn the_index_refuses_a_number_that_is_not_e164() {
     let at = datetime!(2026-11-20 01:02:03 UTC);
     for phones in [&["03-1234-5678"][..], &[""], &["+0312345678"], &["+81312345678", ""]] {
         let refused =
-            customer_index::upsert(&pool, "acme", ORG, &[record("Lead", "00Q000000000001AAA", phones, None, at)]).await;
+            customer_index::upsert(&pool, "acme", ORG, &[record("Lead", "00Q000000000001EAA", phones, None, at)]).await;
         assert!(refused.is_err(), "{phones:?} was indexed");
     }
     assert!(found(&pool, "acme", &["+81312345678"], &[]).await.is_empty());

@@ -302,16 +302,16 @@ mod tests {
     /// sharing its number with an Account, a newer one without an Account, one with a number of
     /// its own and an Account.
     fn org() -> (Vec<Value>, Vec<Value>, Vec<Value>) {
-        let mut converted = lead("00Q000000000001AAA", "変換 済", Some("03-1111-1111"), "2026-12-01T00:00:00.000+0000");
+        let mut converted = lead("00Q000000000001EAA", "変換 済", Some("03-1111-1111"), "2026-12-01T00:00:00.000+0000");
         converted["IsConverted"] = json!(true);
-        let mut deleted = lead("00Q000000000002AAA", "削除 済", Some("03-2222-2222"), "2026-12-02T00:00:00.000+0000");
+        let mut deleted = lead("00Q000000000002EAA", "削除 済", Some("03-2222-2222"), "2026-12-02T00:00:00.000+0000");
         deleted["IsDeleted"] = json!(true);
         let leads = vec![
             converted,
             deleted,
-            lead("00Q000000000003AAA", "電話 なし", None, "2026-12-03T00:00:00.000+0000"),
-            lead("00Q000000000004AAA", "小川 愛", Some("080-2619-1748"), "2026-11-30T00:00:00.000+0000"),
-            lead("00Q000000000005AAA", "古い 人", Some("03-5555-5555"), "2025-01-01T00:00:00.000+0000"),
+            lead("00Q000000000003EAA", "電話 なし", None, "2026-12-03T00:00:00.000+0000"),
+            lead("00Q000000000004EAA", "小川 愛", Some("080-2619-1748"), "2026-11-30T00:00:00.000+0000"),
+            lead("00Q000000000005EAA", "古い 人", Some("03-5555-5555"), "2025-01-01T00:00:00.000+0000"),
         ];
         let mut no_account = contact("003000000000003AAA", "個人 客", "03-7777-7777", "2026-12-03T00:00:00.000+0000");
         no_account["AccountId"] = Value::Null;
@@ -343,7 +343,7 @@ mod tests {
     #[test]
     fn the_lead_is_the_newest_live_lead_with_a_phone() {
         let lead = picks().lead;
-        assert_eq!((lead.object, lead.id.as_str()), (SObject::Lead, "00Q000000000004AAA"));
+        assert_eq!((lead.object, lead.id.as_str()), (SObject::Lead, "00Q000000000004EAA"));
         assert_eq!((lead.name.as_str(), lead.phone.as_str()), ("小川 愛", "080-2619-1748"));
     }
 
@@ -373,7 +373,7 @@ mod tests {
     fn without_contacts_the_known_number_is_another_leads() {
         let (leads, _, accounts) = org();
         let known = pick(&leads, &[], &accounts, || 1).expect("picks").known;
-        assert_eq!((known.object, known.id.as_str()), (SObject::Lead, "00Q000000000005AAA"));
+        assert_eq!((known.object, known.id.as_str()), (SObject::Lead, "00Q000000000005EAA"));
     }
 
     #[test]
@@ -425,7 +425,7 @@ mod tests {
         assert_eq!(body["event_id"], "as_0193abcdef01_lead");
         assert_eq!(body["tenant_id"], "demo");
         assert_eq!(body["user"], json!({"id": "u-demo", "name": "山田 太郎"}));
-        assert_eq!(body["customer"]["salesforce"], json!({"object": "Lead", "id": "00Q000000000004AAA"}));
+        assert_eq!(body["customer"]["salesforce"], json!({"object": "Lead", "id": "00Q000000000004EAA"}));
         assert_eq!(body["customer"]["name"], "小川 愛");
         assert_eq!(body["customer"]["company"], "株式会社葵興産");
         assert_eq!(body["customer"]["phones"], json!(["080-2619-1748"]));

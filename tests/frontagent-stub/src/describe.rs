@@ -102,13 +102,13 @@ mod tests {
     #[test]
     fn a_customer_reads_as_object_id_name_company_and_phones() {
         let body = json!({
-            "source": {"object": "Lead", "id": "00Q5j00000AbCdEAAV"},
+            "source": {"object": "Lead", "id": "00Q5j00000AbCdEEAV"},
             "customer": {"name": "佐藤 太郎", "company": "株式会社テスト",
                 "phones": [{"number": "03-1234-5678", "e164": "+81312345678"}, {"number": "不明", "e164": null}]},
         });
         assert_eq!(
             describe("customer.upsert", &body),
-            "customer.upsert Lead 00Q5j00000AbCdEAAV 佐藤 太郎 (株式会社テスト) +81312345678 不明"
+            "customer.upsert Lead 00Q5j00000AbCdEEAV 佐藤 太郎 (株式会社テスト) +81312345678 不明"
         );
     }
 
@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(
             describe("activity.written", &body),
             "activity.written acme-jp as_01JDQ8Z6X0M2T4K9P3W7R5B1C8: Task 00T5j00000LmNopEAF on Lead \
-             00Q5j00000ABCdeEAF, owner 0055j00000Abc12AAB (linked), attempt 1"
+             00Q5j00000ABCdeEAH, owner 0055j00000Abc12AAB (linked), attempt 1"
         );
         body["owner"]["fallback"] = json!(true);
         assert!(describe("activity.written", &body).contains("(fallback: the connection's user)"));

@@ -129,12 +129,12 @@ mod tests {
 
     #[test]
     fn a_task_without_account_or_description_shows_dashes() {
-        let task = json!({"Id": "00T000000000001AAA", "WhoId": "00Q000000000001AAA", "WhatId": null,
+        let task = json!({"Id": "00T000000000001AAA", "WhoId": "00Q000000000001EAA", "WhatId": null,
             "OwnerId": "005000000000001AAA", "Subject": "Front Agent 通話アシスト: 090-1234-5678",
             "ActivityDate": null, "Description": "短い要約"});
         assert_eq!(
             task_line("as_x_new", &task, &HashMap::new()),
-            "as_x_new → Task 00T000000000001AAA: WhoId 00Q000000000001AAA WhatId - OwnerId 005000000000001AAA | \
+            "as_x_new → Task 00T000000000001AAA: WhoId 00Q000000000001EAA WhatId - OwnerId 005000000000001AAA | \
              Subject \"Front Agent 通話アシスト: 090-1234-5678\" | ActivityDate - | Description \"短い要約\""
         );
     }

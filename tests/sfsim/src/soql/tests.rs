@@ -85,11 +85,11 @@ fn run_ids(org: &Org, soql: &str) -> Vec<String> {
 const ACME: &str = "001000000000001AAA";
 const GLOBEX: &str = "001000000000002AAA";
 const USER1: &str = "005000000000001AAA";
-const L1: &str = "00Q000000000001AAA";
-const L2: &str = "00Q000000000002AAA";
-const L3: &str = "00Q000000000003AAA";
-const L4: &str = "00Q000000000004AAA";
-const L5: &str = "00Q000000000005AAA";
+const L1: &str = "00Q000000000001EAA";
+const L2: &str = "00Q000000000002EAA";
+const L3: &str = "00Q000000000003EAA";
+const L4: &str = "00Q000000000004EAA";
+const L5: &str = "00Q000000000005EAA";
 const C1: &str = "003000000000001AAA";
 const C2: &str = "003000000000002AAA";
 const T1: &str = "00T000000000001AAA";
@@ -202,7 +202,7 @@ fn parses_what_a_connector_sends() {
     }
     let lead_fields = ["Id", "FirstName", "LastName", "Company", "Email", "Phone", "SystemModstamp"];
     check(
-        "SELECT Id, FirstName, LastName, Company, Email, Phone, SystemModstamp FROM Lead WHERE IsConverted = false AND (SystemModstamp > 2026-01-01T00:00:00Z OR (SystemModstamp = 2026-01-01T00:00:00Z AND Id > '00Q000000000001AAA')) ORDER BY SystemModstamp ASC, Id ASC LIMIT 2000",
+        "SELECT Id, FirstName, LastName, Company, Email, Phone, SystemModstamp FROM Lead WHERE IsConverted = false AND (SystemModstamp > 2026-01-01T00:00:00Z OR (SystemModstamp = 2026-01-01T00:00:00Z AND Id > '00Q000000000001EAA')) ORDER BY SystemModstamp ASC, Id ASC LIMIT 2000",
         "Lead",
         &lead_fields,
         false,
@@ -588,7 +588,7 @@ fn refuses_as_salesforce_does() {
         add(s, "INVALID_FIELD", at(s, col(s, "5"), &criterion("Name", "string", true)));
         let s = "SELECT Id FROM Lead WHERE Id = 'abc'";
         add(s, "INVALID_QUERY_FILTER_OPERATOR", at(s, col(s, "'abc'"), "invalid ID field: abc"));
-        let s = "SELECT Id FROM Task WHERE WhoId IN ('00Q000000000001AAA', '00Q-bad')";
+        let s = "SELECT Id FROM Task WHERE WhoId IN ('00Q000000000001EAA', '00Q-bad')";
         add(s, "INVALID_QUERY_FILTER_OPERATOR", at(s, col(s, "'00Q-"), "invalid ID field: 00Q-bad"));
         v
     };
@@ -692,13 +692,13 @@ fn where_selects_the_records_salesforce_would() {
     // Ids: the connector's keyset condition.
     check(
         &org,
-        "SELECT Id FROM Lead WHERE IsConverted = false AND (SystemModstamp > 2025-11-19T15:00:00Z OR (SystemModstamp = 2025-11-19T15:00:00Z AND Id > '00Q000000000004AAA')) ORDER BY SystemModstamp ASC, Id ASC LIMIT 2000",
+        "SELECT Id FROM Lead WHERE IsConverted = false AND (SystemModstamp > 2025-11-19T15:00:00Z OR (SystemModstamp = 2025-11-19T15:00:00Z AND Id > '00Q000000000004EAA')) ORDER BY SystemModstamp ASC, Id ASC LIMIT 2000",
         &[L2, L1],
     );
-    check(&org, "SELECT Id FROM Lead WHERE Id > '00Q000000000003AAA'", &[L4, L5]);
+    check(&org, "SELECT Id FROM Lead WHERE Id > '00Q000000000003EAA'", &[L4, L5]);
     check(&org, "SELECT Id FROM Lead WHERE Id = '00Q000000000002'", &[L2]);
     check(&org, "SELECT Id FROM Lead WHERE Id = '00Q000000000002XYZ'", &[L2]);
-    check(&org, "SELECT Id FROM Lead WHERE Id IN ('00Q000000000002AAA', '00Q000000000005')", &[L2, L5]);
+    check(&org, "SELECT Id FROM Lead WHERE Id IN ('00Q000000000002EAA', '00Q000000000005')", &[L2, L5]);
     // Ids are case-sensitive.
     check(&org, "SELECT Id FROM Lead WHERE Id = '00q000000000002AAA'", &[]);
     // Parent fields; an empty lookup reads as null.
@@ -712,9 +712,9 @@ fn where_selects_the_records_salesforce_would() {
     check(&org, "SELECT Id FROM Task WHERE Who.Name = 'hanako yamada'", &[T1, T2]);
     check(&org, "SELECT Id FROM Task WHERE Who.LastName = 'Yamada' AND Who.Type != 'Lead'", &[T2]);
     check(&org, "SELECT Id FROM Task WHERE WhoId = null", &[T3]);
-    check(&org, "SELECT Id FROM Task WHERE WhoId NOT IN ('00Q000000000001AAA')", &[T2, T3]);
+    check(&org, "SELECT Id FROM Task WHERE WhoId NOT IN ('00Q000000000001EAA')", &[T2, T3]);
     check(&org, "SELECT Id FROM Task WHERE WhoId IN ('00Q000000000001', null)", &[T1, T3]);
-    check(&org, "SELECT Id FROM Task WHERE WhoId NOT IN ('00Q000000000001AAA', null)", &[T2]);
+    check(&org, "SELECT Id FROM Task WHERE WhoId NOT IN ('00Q000000000001EAA', null)", &[T2]);
     check(&org, "SELECT Id FROM Task WHERE CallObject = 'as_01J\\'x'", &[T1]);
     // Numbers.
     check(&org, "SELECT Id FROM Task WHERE CallDurationInSeconds > 30", &[T2]);
@@ -1014,7 +1014,7 @@ fn rows_are_shaped_as_salesforce_returns_them() {
         json!({
             "attributes": {"type": "Task", "url": "/services/data/v61.0/sobjects/Task/00T000000000001AAA"},
             "Id": T1, "Subject": "Call",
-            "Who": {"attributes": {"type": "Name", "url": "/services/data/v61.0/sobjects/Lead/00Q000000000001AAA"},
+            "Who": {"attributes": {"type": "Name", "url": "/services/data/v61.0/sobjects/Lead/00Q000000000001EAA"},
                     "Name": "Hanako Yamada", "Type": "Lead", "Email": null, "IsActive": false},
             "WhoId": L1, "CallDurationInSeconds": 30, "ActivityDate": "2026-11-20", "IsClosed": null,
         }),
@@ -1042,7 +1042,7 @@ fn rows_are_shaped_as_salesforce_returns_them() {
         "SELECT Lead.Id, IsConverted FROM Lead",
         L3,
         "v61.0",
-        json!({"attributes": {"type": "Lead", "url": "/services/data/v61.0/sobjects/Lead/00Q000000000003AAA"}, "Id": L3, "IsConverted": true}),
+        json!({"attributes": {"type": "Lead", "url": "/services/data/v61.0/sobjects/Lead/00Q000000000003EAA"}, "Id": L3, "IsConverted": true}),
     );
 }
 
@@ -1076,7 +1076,7 @@ fn pages_a_hundred_thousand_records() {
             rec(
                 "Lead",
                 &[
-                    ("Id", t(&format!("00Q{:012}AAA", 100_000 - i))),
+                    ("Id", t(&format!("00Q{:012}EAA", 100_000 - i))),
                     ("IsConverted", Value::Bool(i % 10 == 0)),
                     ("SystemModstamp", Value::DateTime(base + time::Duration::seconds(i64::from(i % 50_000)))),
                     ("LastName", t("Sato")),
@@ -1086,7 +1086,7 @@ fn pages_a_hundred_thousand_records() {
         .collect();
     let org = Org::default();
     let q = parsed(
-        "SELECT Id, LastName, SystemModstamp FROM Lead WHERE IsConverted = false AND (SystemModstamp > 2026-01-01T00:00:11Z OR (SystemModstamp = 2026-01-01T00:00:11Z AND Id > '00Q000000050000AAA')) ORDER BY SystemModstamp ASC, Id ASC LIMIT 2000",
+        "SELECT Id, LastName, SystemModstamp FROM Lead WHERE IsConverted = false AND (SystemModstamp > 2026-01-01T00:00:11Z OR (SystemModstamp = 2026-01-01T00:00:11Z AND Id > '00Q000000050000EAA')) ORDER BY SystemModstamp ASC, Id ASC LIMIT 2000",
     );
     let page = q.run(records.iter(), &org, &ctx());
     assert_eq!(page.len(), 2000);
@@ -1096,9 +1096,9 @@ fn pages_a_hundred_thousand_records() {
     // At the boundary second only the id above the cursor remains; then ties
     // are ordered by id.
     assert_eq!(page[0].get("SystemModstamp"), &dt("2026-01-01T00:00:11Z"));
-    assert_eq!(page[0].id(), "00Q000000099989AAA");
-    assert_eq!(page[1].id(), "00Q000000049988AAA");
-    assert_eq!(page[2].id(), "00Q000000099988AAA");
+    assert_eq!(page[0].id(), "00Q000000099989EAA");
+    assert_eq!(page[1].id(), "00Q000000049988EAA");
+    assert_eq!(page[2].id(), "00Q000000099988EAA");
 }
 
 #[test]
