@@ -94,15 +94,16 @@ pub struct QueryPage<T> {
     pub usage: Option<ApiUsage>,
 }
 
+/// A query page as Salesforce writes it.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PageBody<T> {
-    total_size: u64,
-    done: bool,
+pub(crate) struct PageBody<T> {
+    pub(crate) total_size: u64,
+    pub(crate) done: bool,
     #[serde(default)]
-    next_records_url: Option<String>,
+    pub(crate) next_records_url: Option<String>,
     #[serde(default = "Vec::new")]
-    records: Vec<T>,
+    pub(crate) records: Vec<T>,
 }
 
 impl Client {

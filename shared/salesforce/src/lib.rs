@@ -12,6 +12,8 @@
 //! - [`client`]: [`Client`], one org's instance URL and session; SOQL
 //!   [`Client::query`] and [`Client::query_more`] giving [`QueryPage`]s of
 //!   the caller's own row type.
+//! - [`composite`]: up to five queries in one API call
+//!   ([`Client::queries`], [`Queried`]), each answered on its own.
 //! - [`write`](mod@write): creating records, one with [`Client::create`]
 //!   or up to 200 of any types in one sObject Collections call with
 //!   [`Client::create_records`] ([`NewRecord`] in, [`Created`] out: one
@@ -37,7 +39,7 @@
 //! Metrics (through the `metrics` facade; the process installs the
 //! recorder): `fa_salesforce_requests_total{service?, route, outcome,
 //! error_code}` and `fa_salesforce_request_duration_seconds{service?, route}`
-//! for every call (routes `query`, `query_more`, `create`,
+//! for every call (routes `query`, `query_more`, `composite_query`, `create`,
 //! `create_records`; a Collections call that refused some records is still
 //! a `success`). The `fa_salesforce_api_usage_ratio` gauge is the caller's
 //! to set from [`QueryPage::usage`], [`Created::usage`] or
@@ -49,6 +51,7 @@
 #![allow(clippy::result_large_err, reason = "Error::Api keeps ApiError unboxed for the services that match on it")]
 
 pub mod client;
+pub mod composite;
 pub mod datetime;
 pub mod error;
 pub mod limits;
@@ -58,6 +61,7 @@ pub mod users;
 pub mod write;
 
 pub use client::{BatchSize, Client, DEFAULT_API_VERSION, QueryPage};
+pub use composite::Queried;
 pub use error::{ApiError, Error, ErrorCode, ItemError, Retry};
 pub use limits::ApiUsage;
 pub use oauth::{ExchangeError, TokenGrant, audience_for, exchange};

@@ -453,3 +453,38 @@ async fn more_than_200_records_are_refused_without_a_call() {
     let page = client.query::<serde_json::Value>("SELECT Id FROM Task").await.expect("tasks");
     assert_eq!(page.total_size, 0);
 }
+
+#[tokio::test]
+async fn five_queries_cost_one_call_and_each_answers_on_its_own() {
+    let env = env().await;
+    sfsim::control::generate_into(&env.server.sim, &env.org.org, 30, 20, 10, 7, 30);
+    let client = env.client().await;
+    let soqls: Vec<String> = [
+        "SELECT Id FROM Lead",
+        "SELECT Id FROM Contact",
+        "SELECT Bacon__c FROM Account",
+        "SELECT Id FROM Account WHERE Phone IN ('+81 3-1234-5678', 'a&b=c')",
+        "SELECT Id FROM Lead WHERE LastName = 'いない'",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let calls = env.api_calls();
+
+    let queried = client.queries::<serde_json::Value>(&soqls).await.expect("one Composite call");
+
+    assert_eq!(env.api_calls() - calls, 1, "five queries, one API call");
+    assert!(queried.usage.is_some(), "the answer reports the allowance");
+    let sizes: Vec<Result<usize, String>> = queried
+        .results
+        .iter()
+        .map(|r| r.as_ref().map(|p| p.records.len()).map_err(|e| e.code.as_str().to_owned()))
+        .collect();
+    assert_eq!(sizes, [Ok(30), Ok(20), Err("INVALID_FIELD".to_owned()), Ok(0), Ok(0)]);
+    let bad = queried.results[2].as_ref().expect_err("refused");
+    assert_eq!((bad.status, bad.retry()), (400, Retry::Permanent));
+
+    let six = [soqls.clone(), vec!["SELECT Id FROM Lead".to_owned()]].concat();
+    let error = client.queries::<serde_json::Value>(&six).await.expect_err("at most five");
+    assert!(matches!(error, Error::InvalidInput(_)), "{error:?}");
+    assert_eq!(env.api_calls() - calls, 1, "refused without a call");
+}

@@ -20,6 +20,7 @@ use crate::{
 
 const MAX_COLLECTION: usize = 200;
 const MAX_SUBREQUESTS: usize = 25;
+const MAX_QUERIES_OR_COLLECTIONS: usize = 5;
 
 fn rolled_back() -> J {
     json!({ "success": false, "errors": [{
@@ -128,6 +129,24 @@ pub async fn composite(Extension(ctx): Extension<Ctx>, headers: HeaderMap, body:
             400,
             "LIMIT_EXCEEDED",
             "Limit Exceeded: a composite request can have at most 25 subrequests",
+        )
+        .into_response();
+    }
+    // api-facts.md §4: no more than 5 of the subrequests may be queries or
+    // Collections calls.
+    let heavy = requests
+        .iter()
+        .filter(|r| {
+            let url = r.get("url").and_then(J::as_str).unwrap_or_default();
+            let path = url.split_once('?').map_or(url, |(p, _)| p).trim_end_matches('/');
+            path.ends_with("/query") || path.ends_with("/queryAll") || path.ends_with("/composite/sobjects")
+        })
+        .count();
+    if heavy > MAX_QUERIES_OR_COLLECTIONS {
+        return ApiError::new(
+            400,
+            "LIMIT_EXCEEDED",
+            "Limit Exceeded: a composite request can have at most 5 query or sObject Collections subrequests",
         )
         .into_response();
     }

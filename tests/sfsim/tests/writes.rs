@@ -170,6 +170,14 @@ async fn composite_subrequests_reference_earlier_results() {
     let responses = answer.body["compositeResponse"].as_array().expect("responses");
     assert_eq!(responses[0]["body"][0]["errorCode"], "PROCESSING_HALTED");
     assert_eq!(env.query(&token, "SELECT COUNT() FROM Account WHERE Name = '消える会社'").await.body["totalSize"], 0);
+
+    // At most five of the subrequests may be queries or Collections calls.
+    let query = |i: usize| json!({ "method": "GET", "url": "/services/data/v61.0/query?q=SELECT+Id+FROM+Lead", "referenceId": format!("q{i}") });
+    let five = json!({ "compositeRequest": (0..5).map(query).collect::<Vec<_>>() });
+    assert_eq!(env.post(&token, "/composite", &five).await.status, 200);
+    let six = json!({ "compositeRequest": (0..6).map(query).collect::<Vec<_>>() });
+    let answer = env.post(&token, "/composite", &six).await;
+    assert_eq!((answer.status, &answer.body[0]["errorCode"]), (400, &json!("LIMIT_EXCEEDED")), "{}", answer.body);
 }
 
 #[tokio::test]
