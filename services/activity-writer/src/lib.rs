@@ -67,14 +67,14 @@ pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
     };
     let mut options = ConsumerOptions::new(topology::ACTIVITY_WRITER_ASSIST_QUEUE);
     options.prefetch = PREFETCH;
-    let batching = BatchOptions { max_batch: MAX_BATCH, max_concurrent: CONCURRENT_BATCHES };
+    let batching = BatchOptions { max_batch: config.max_batch, max_concurrent: CONCURRENT_BATCHES };
     let consumer = host.broker.consume_batches(options, batching, writer);
     host.serve(axum::Router::new(), ctx, vec![consumer]).await
 }
 
 /// Deliveries in flight at most: enough for a full batch of one tenant
 /// while others' batches are handled.
-pub const PREFETCH: u16 = 1000;
+pub const PREFETCH: u16 = 2000;
 
 /// Events in one batch at most: one sObject Collections call takes 200.
 pub const MAX_BATCH: usize = 200;

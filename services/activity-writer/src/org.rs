@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use fa_salesforce::{
-    ApiError, ApiUsage, Client, Retry,
+    ApiError, ApiUsage, Client, Queried, Retry,
+    composite::MAX_QUERIES,
     write::{Created, NewRecord},
 };
 use fa_tokens::{AccessToken, TokenClient, TokenError};
@@ -93,6 +94,28 @@ impl Org {
         Ok(rows)
     }
 
+    /// All rows of each of `soqls`, in order: the first pages of up to five
+    /// queries in one Composite call (one API call for the five), each
+    /// later page one call. One failed query fails them all: the batch
+    /// cannot be resolved without it.
+    pub async fn queries<T: DeserializeOwned>(&mut self, soqls: &[String]) -> Result<Vec<Vec<T>>, Failure> {
+        let mut all = Vec::with_capacity(soqls.len());
+        for chunk in soqls.chunks(MAX_QUERIES) {
+            let queried = self.call(|client| async move { client.queries::<T>(chunk).await }).await?;
+            for result in queried.results {
+                let mut page = result.map_err(|api| failure(fa_salesforce::Error::Api(api)))?;
+                let mut rows = std::mem::take(&mut page.records);
+                while let Some(next) = page.next_records_url.take() {
+                    let next = next.as_str();
+                    page = self.call(|client| async move { client.query_more::<T>(next).await }).await?;
+                    rows.append(&mut page.records);
+                }
+                all.push(rows);
+            }
+        }
+        Ok(all)
+    }
+
     /// Creates up to 200 records in one sObject Collections call; each
     /// record's result on its own.
     pub async fn create_records(&mut self, records: &[NewRecord]) -> Result<Created, Failure> {
@@ -145,21 +168,7 @@ impl Org {
                     tracing::info!(tenant_id = %self.tenant, "the session expired; retrying once with a fresh token");
                     self.token = self.tokens.refresh(&self.tenant, &self.token).await.map_err(token_failure)?;
                 }
-                Retry::Transient | Retry::RefreshToken => return Err(Failure::Transient(error.to_string())),
-                Retry::PauseTenant => return Err(Failure::Pause(error.to_string())),
-                Retry::Permanent => {
-                    return Err(match error {
-                        fa_salesforce::Error::Api(api) => Failure::Rejected(api),
-                        other => Failure::Rejected(ApiError {
-                            status: 0,
-                            code: fa_salesforce::ErrorCode::Other(other.label().to_owned()),
-                            message: other.to_string(),
-                            fields: Vec::new(),
-                            limit: None,
-                            duplicates: Vec::new(),
-                        }),
-                    });
-                }
+                _ => return Err(failure(error)),
             }
         }
     }
@@ -173,12 +182,38 @@ impl Org {
     }
 }
 
+/// What the batch does about a failed call (or one failed query of a
+/// Composite call), as [`Retry`] decides it.
+fn failure(error: fa_salesforce::Error) -> Failure {
+    match error.retry() {
+        Retry::Transient | Retry::RefreshToken => Failure::Transient(error.to_string()),
+        Retry::PauseTenant => Failure::Pause(error.to_string()),
+        Retry::Permanent => match error {
+            fa_salesforce::Error::Api(api) => Failure::Rejected(api),
+            other => Failure::Rejected(ApiError {
+                status: 0,
+                code: fa_salesforce::ErrorCode::Other(other.label().to_owned()),
+                message: other.to_string(),
+                fields: Vec::new(),
+                limit: None,
+                duplicates: Vec::new(),
+            }),
+        },
+    }
+}
+
 /// The allowance an answer reported.
 trait Usage {
     fn usage(&self) -> Option<ApiUsage>;
 }
 
 impl<T> Usage for fa_salesforce::QueryPage<T> {
+    fn usage(&self) -> Option<ApiUsage> {
+        self.usage
+    }
+}
+
+impl<T> Usage for Queried<T> {
     fn usage(&self) -> Option<ApiUsage> {
         self.usage
     }

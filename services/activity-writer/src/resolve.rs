@@ -88,20 +88,43 @@ pub async fn resolve(
     let mut out: Vec<Option<Resolution>> = vec![None; events.len()];
 
     // Rules 1 and 2: the named record and the writer's own link, checked
-    // alive with one query per object.
+    // alive with one query per object. Sent with them, in the same
+    // Composite call, the rule 3 queries for the callers who name no record
+    // and have no link: most batches are resolved by that one call.
     let customer_ids: Vec<String> = events.iter().map(|e| e.customer.id.clone()).collect();
     let links = link::links(ctx.pool, ctx.tenant, &customer_ids).await?;
     let mut wanted: HashMap<SObject, BTreeSet<SalesforceId>> = HashMap::new();
+    let mut unnamed = Vec::new();
     for (i, event) in events.iter().enumerate() {
-        for r in event.customer.salesforce.iter().chain(links.get(&customer_ids[i])) {
+        let refs: Vec<&SalesforceRef> = event.customer.salesforce.iter().chain(links.get(&customer_ids[i])).collect();
+        if refs.is_empty() {
+            unnamed.push(i);
+        }
+        for r in refs {
             wanted.entry(r.object).or_default().insert(r.id.clone());
         }
     }
-    let alive = match alive(org, &wanted).await {
-        Ok(alive) => alive,
+    let identities: Vec<Identity> = events.iter().map(|e| identity(e)).collect();
+    let alive_queries = alive_queries(&wanted);
+    let early: Vec<&Identity> = unnamed.iter().map(|i| &identities[*i]).collect();
+    let match_queries = candidate_queries(ctx, &early).await?;
+    let queries: Vec<String> = alive_queries.iter().chain(&match_queries).map(|(_, soql)| soql.clone()).collect();
+    let answers = match org.queries::<Row>(&queries).await {
+        Ok(answers) => answers,
         Err(f) => return Ok(vec![Resolution::Stop(verdict::from_query_failure(&f)); events.len()]),
     };
+    let mut answers = answers.into_iter();
+    let mut alive = HashMap::new();
+    for ((object, _), rows) in alive_queries.iter().zip(answers.by_ref()) {
+        read_alive(*object, rows, &mut alive);
+    }
+    let mut candidates = Candidates::default();
+    for ((object, _), rows) in match_queries.iter().zip(answers) {
+        candidates.read(*object, rows);
+    }
+
     let mut dead_links = Vec::new();
+    let mut late = Vec::new();
     for (i, event) in events.iter().enumerate() {
         let named = event.customer.salesforce.as_ref().and_then(|r| alive.get(&r.id));
         if let Some((target, account)) = named {
@@ -117,6 +140,9 @@ pub async fn resolve(
                 None => dead_links.push(customer_ids[i].clone()),
             }
         }
+        if !unnamed.contains(&i) {
+            late.push(i);
+        }
     }
     if !dead_links.is_empty() {
         tracing::info!(
@@ -127,28 +153,37 @@ pub async fn resolve(
         link::forget(ctx.pool, ctx.tenant, &dead_links).await?;
     }
 
-    // Rule 3: match by phone, then e-mail.
-    let unmatched: Vec<usize> = (0..events.len()).filter(|i| out[*i].is_none()).collect();
-    if !unmatched.is_empty() {
-        let identities: Vec<Identity> = unmatched.iter().map(|i| identity(events[*i])).collect();
-        let candidates = match candidates(ctx, org, &identities).await {
-            Ok(c) => c,
-            Err(Stopped::Org(f)) => {
-                for i in &unmatched {
+    // Rule 3 for the callers whose record or link turned out gone: a second
+    // look, only for them.
+    if !late.is_empty() {
+        let who: Vec<&Identity> = late.iter().map(|i| &identities[*i]).collect();
+        let queries = candidate_queries(ctx, &who).await?;
+        let soqls: Vec<String> = queries.iter().map(|(_, soql)| soql.clone()).collect();
+        match org.queries::<Row>(&soqls).await {
+            Ok(answers) => {
+                for ((object, _), rows) in queries.iter().zip(answers) {
+                    candidates.read(*object, rows);
+                }
+            }
+            Err(f) => {
+                for i in &late {
                     out[*i] = Some(Resolution::Stop(verdict::from_query_failure(&f)));
                 }
-                return Ok(finish(out));
             }
-            Err(Stopped::Database(e)) => return Err(e),
-        };
-        for (k, i) in unmatched.iter().enumerate() {
-            if let Some((found, how)) = matcher::choose(&identities[k], &candidates) {
-                out[*i] = Some(Resolution::Found {
-                    target: found.record.clone(),
-                    account: found.account.clone(),
-                    linked: Some(how),
-                });
-            }
+        }
+    }
+
+    // Rule 3: match by phone, then e-mail.
+    for (i, who) in identities.iter().enumerate() {
+        if out[i].is_some() {
+            continue;
+        }
+        if let Some((found, how)) = matcher::choose(who, &candidates.found) {
+            out[i] = Some(Resolution::Found {
+                target: found.record.clone(),
+                account: found.account.clone(),
+                linked: Some(how),
+            });
         }
     }
 
@@ -205,27 +240,34 @@ pub fn claim_key(event: &AssistCompletedV1, who: &Identity) -> String {
     }
 }
 
-/// The ids of `wanted` that still exist, each mapped to where a Task for it
-/// goes (a converted Lead to its Contact, else its Account) and that
-/// Contact's Account.
-async fn alive(
-    org: &mut Org,
-    wanted: &HashMap<SObject, BTreeSet<SalesforceId>>,
-) -> Result<HashMap<SalesforceId, (SalesforceRef, Option<SalesforceId>)>, Failure> {
-    #[derive(Deserialize)]
-    struct Row {
-        #[serde(rename = "Id")]
-        id: String,
-        #[serde(rename = "IsConverted", default)]
-        converted: bool,
-        #[serde(rename = "ConvertedContactId", default)]
-        contact: Option<String>,
-        #[serde(rename = "ConvertedAccountId", default)]
-        account: Option<String>,
-        #[serde(rename = "AccountId", default)]
-        contact_account: Option<String>,
-    }
-    let mut alive = HashMap::new();
+/// A row of any of the resolver's queries: the fields each selects.
+#[derive(Deserialize)]
+struct Row {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "IsConverted", default)]
+    converted: bool,
+    #[serde(rename = "ConvertedContactId", default)]
+    converted_contact: Option<String>,
+    #[serde(rename = "ConvertedAccountId", default)]
+    converted_account: Option<String>,
+    #[serde(rename = "AccountId", default)]
+    account: Option<String>,
+    #[serde(rename = "Phone", default)]
+    phone: Option<String>,
+    #[serde(rename = "Email", default)]
+    email: Option<String>,
+    #[serde(rename = "SystemModstamp", default, with = "fa_salesforce::datetime::optional_field")]
+    modified_at: Option<time::OffsetDateTime>,
+}
+
+/// Where a Task for a live record goes, and that Contact's Account.
+type Alive = HashMap<SalesforceId, (SalesforceRef, Option<SalesforceId>)>;
+
+/// The queries that find which of `wanted` still exist: one per object
+/// (more only for lists too long for one URL).
+fn alive_queries(wanted: &HashMap<SObject, BTreeSet<SalesforceId>>) -> Vec<(SObject, String)> {
+    let mut queries = Vec::new();
     for object in SObject::MATCH_ORDER {
         let Some(ids) = wanted.get(&object).filter(|ids| !ids.is_empty()) else { continue };
         let fields = match object {
@@ -235,51 +277,40 @@ async fn alive(
         };
         let terms: Vec<Term> = ids.iter().map(|id| Term::new("Id", id.as_str())).collect();
         for chunk in chunks(terms) {
-            let soql = format!("SELECT {fields} FROM {object} WHERE {}", condition(&chunk));
-            let rows: Vec<Row> = org.query(&soql).await?;
-            for row in rows {
-                let Ok(id) = SalesforceId::new(row.id) else { continue };
-                let account = row.account.as_deref().and_then(|a| SalesforceId::new(a).ok());
-                let target = if row.converted {
-                    let contact = row.contact.as_deref().and_then(|c| SalesforceId::new(c).ok());
-                    match (contact, account) {
-                        (Some(contact), account) => (SalesforceRef { object: SObject::Contact, id: contact }, account),
-                        (None, Some(account)) => (SalesforceRef { object: SObject::Account, id: account }, None),
-                        (None, None) => continue,
-                    }
-                } else {
-                    let account = row.contact_account.as_deref().and_then(|a| SalesforceId::new(a).ok());
-                    (SalesforceRef { object, id: id.clone() }, account)
-                };
-                alive.insert(id, target);
-            }
+            queries.push((object, format!("SELECT {fields} FROM {object} WHERE {}", condition(&chunk))));
         }
     }
-    Ok(alive)
+    queries
 }
 
-enum Stopped {
-    Org(Failure),
-    Database(anyhow::Error),
-}
-
-/// Live records that share a number or the e-mail with any of `who`, read
-/// with one SOQL per imported object: over the forms the numbers may be
-/// stored in, the e-mails, and the ids the importer's index knows for them.
-async fn candidates(ctx: &Context<'_>, org: &mut Org, who: &[Identity]) -> Result<Vec<Candidate>, Stopped> {
-    #[derive(Deserialize)]
-    struct Row {
-        #[serde(rename = "Id")]
-        id: String,
-        #[serde(rename = "Phone", default)]
-        phone: Option<String>,
-        #[serde(rename = "Email", default)]
-        email: Option<String>,
-        #[serde(rename = "SystemModstamp", with = "fa_salesforce::datetime::field")]
-        modified_at: time::OffsetDateTime,
-        #[serde(rename = "AccountId", default)]
-        account: Option<String>,
+/// Each live record of `rows` mapped to where a Task for it goes: a
+/// converted Lead to its Contact, else its Account.
+fn read_alive(object: SObject, rows: Vec<Row>, alive: &mut Alive) {
+    for row in rows {
+        let Ok(id) = SalesforceId::new(row.id) else { continue };
+        let converted_account = row.converted_account.as_deref().and_then(|a| SalesforceId::new(a).ok());
+        let target = if row.converted {
+            let contact = row.converted_contact.as_deref().and_then(|c| SalesforceId::new(c).ok());
+            match (contact, converted_account) {
+                (Some(contact), account) => (SalesforceRef { object: SObject::Contact, id: contact }, account),
+                (None, Some(account)) => (SalesforceRef { object: SObject::Account, id: account }, None),
+                (None, None) => continue,
+            }
+        } else {
+            let account = row.account.as_deref().and_then(|a| SalesforceId::new(a).ok());
+            (SalesforceRef { object, id: id.clone() }, account)
+        };
+        alive.insert(id, target);
     }
+}
+
+/// The queries that find live records sharing a number or the e-mail with
+/// any of `who`: one per imported object, over the forms the numbers may be
+/// stored in, the e-mails, and the ids the importer's index knows for them.
+///
+/// # Errors
+/// The database's, reading the index.
+async fn candidate_queries(ctx: &Context<'_>, who: &[&Identity]) -> anyhow::Result<Vec<(SObject, String)>> {
     let phones: BTreeSet<&E164> = who.iter().flat_map(|w| w.phones.iter()).collect();
     let emails: BTreeSet<&str> = who.iter().filter_map(|w| w.email.as_deref()).collect();
     if phones.is_empty() && emails.is_empty() {
@@ -290,22 +321,18 @@ async fn candidates(ctx: &Context<'_>, org: &mut Org, who: &[Identity]) -> Resul
     // The index of the org the connection names now (a re-connect to
     // another org leaves the old org's rows unused).
     let hits = match ctx.connection.organization_id.as_deref() {
-        Some(org_id) => fa_store::customer_index::find(ctx.pool, ctx.tenant, org_id, &e164s, &email_list)
-            .await
-            .map_err(|e| Stopped::Database(e.into()))?,
+        Some(org_id) => fa_store::customer_index::find(ctx.pool, ctx.tenant, org_id, &e164s, &email_list).await?,
         None => Vec::new(),
     };
     let forms: BTreeSet<String> = phones.iter().flat_map(|p| fa_phone::stored_forms(p)).collect();
 
-    let mut found = Vec::new();
-    let mut seen = HashSet::new();
+    let mut queries = Vec::new();
     for object in SObject::MATCH_ORDER {
         if !ctx.connection.objects.iter().any(|o| o == object.as_str()) {
             continue;
         }
         let mut terms: Vec<Term> = forms.iter().map(|f| Term::new("Phone", f)).collect();
-        let has_email = object != SObject::Account;
-        if has_email {
+        if object != SObject::Account {
             terms.extend(emails.iter().map(|e| Term::new("Email", e)));
         }
         terms.extend(hits.iter().filter(|h| h.object == object.as_str()).map(|h| Term::new("Id", &h.record_id)));
@@ -319,24 +346,36 @@ async fn candidates(ctx: &Context<'_>, org: &mut Org, who: &[Identity]) -> Resul
         };
         let only_open = if object == SObject::Lead { "IsConverted = false AND " } else { "" };
         for chunk in chunks(terms) {
-            let soql = format!("SELECT {fields} FROM {object} WHERE {only_open}({})", condition(&chunk));
-            let rows: Vec<Row> = org.query(&soql).await.map_err(Stopped::Org)?;
-            for row in rows {
-                let Ok(id) = SalesforceId::new(row.id) else { continue };
-                if !seen.insert(id.clone()) {
-                    continue;
-                }
-                found.push(Candidate {
-                    record: SalesforceRef { object, id },
-                    phone: row.phone.as_deref().and_then(|p| fa_phone::normalize(p, Region::JAPAN)),
-                    email: row.email.map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()),
-                    modified_at: row.modified_at,
-                    account: row.account.as_deref().and_then(|a| SalesforceId::new(a).ok()),
-                });
-            }
+            queries.push((object, format!("SELECT {fields} FROM {object} WHERE {only_open}({})", condition(&chunk))));
         }
     }
-    Ok(found)
+    Ok(queries)
+}
+
+/// The records rule 3 chooses from, each once.
+#[derive(Default)]
+struct Candidates {
+    found: Vec<Candidate>,
+    seen: HashSet<SalesforceId>,
+}
+
+impl Candidates {
+    fn read(&mut self, object: SObject, rows: Vec<Row>) {
+        for row in rows {
+            let Ok(id) = SalesforceId::new(row.id) else { continue };
+            let Some(modified_at) = row.modified_at else { continue };
+            if !self.seen.insert(id.clone()) {
+                continue;
+            }
+            self.found.push(Candidate {
+                record: SalesforceRef { object, id },
+                phone: row.phone.as_deref().and_then(|p| fa_phone::normalize(p, Region::JAPAN)),
+                email: row.email.map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty()),
+                modified_at,
+                account: row.account.as_deref().and_then(|a| SalesforceId::new(a).ok()),
+            });
+        }
+    }
 }
 
 /// Rule 4 for the events at `new`: claims, then one Collections call for

@@ -418,3 +418,72 @@ async fn a_number_stored_in_a_form_only_the_importers_index_knows_is_matched() {
     assert_eq!(tasks_for(&stack.tasks().await, id_of(&e))[0]["WhoId"], lead[0].as_str());
     assert_eq!(stack.published("customer.linked")[0]["how"], "matched_phone");
 }
+
+#[tokio::test]
+async fn a_backlog_of_sixty_mixed_calls_costs_a_handful_of_api_calls_and_lands_each_task_right() {
+    // The org's allowance is shared with every other integration: a backlog
+    // is resolved and written a batch at a time, not a call per event.
+    let mut stack = Stack::start(&["Lead", "Contact"]).await;
+    let leads: Vec<Value> =
+        (0..40).map(|i| json!({ "LastName": format!("見込{i}"), "Company": "株式会社サンプル" })).collect();
+    let leads = stack.seed("Lead", Value::Array(leads)).await;
+    let contacts: Vec<Value> = (0..12)
+        .map(|i| json!({ "LastName": format!("顧客{i}"), "Phone": format!("03-5555-{:04}", 1000 + i) }))
+        .collect();
+    let contacts = stack.seed("Contact", Value::Array(contacts)).await;
+    let mut expected = Vec::new();
+    for (i, lead) in leads.iter().enumerate() {
+        let e = event(
+            json!({ "id": format!("c-lead-{i}"), "name": "見込 客", "salesforce": { "object": "Lead", "id": lead } }),
+        );
+        expected.push((e, Some(lead.clone())));
+    }
+    for (i, contact) in contacts.iter().enumerate() {
+        let number = format!("+8135555{:04}", 1000 + i);
+        expected.push((
+            event(json!({ "id": format!("c-known-{i}"), "name": "顧客 様", "phones": [number] })),
+            Some(contact.clone()),
+        ));
+    }
+    for i in 0..8 {
+        let number = format!("+8190{:08}", 12_345_000 + i);
+        expected.push((
+            event(json!({ "id": format!("c-new-{i}"), "name": format!("新規 {i}"), "phones": [number] })),
+            None,
+        ));
+    }
+    // The queue exists (the writer declares it), and the calls wait for
+    // the writer.
+    stack.start_writer().await;
+    stack.stop_writer(0);
+    for (e, _) in &expected {
+        stack.publish(e).await;
+    }
+    let org = stack.sfsim.sim.org(&stack.org.org.id).expect("org");
+    let before = org.usage().0;
+
+    stack.start_writer().await;
+    let ids: Vec<&str> = expected.iter().map(|(e, _)| id_of(e)).collect();
+    stack.wait_settled(WAIT, &ids).await;
+
+    let spent = org.usage().0 - before;
+    assert!(spent <= 8, "60 events cost {spent} API calls; batched they take a few per batch, not one per event");
+    let tasks = stack.tasks().await;
+    let new_leads: Vec<String> = stack
+        .records("Lead")
+        .await
+        .iter()
+        .filter_map(|l| l["Id"].as_str().map(str::to_owned))
+        .filter(|id| !leads.contains(id))
+        .collect();
+    assert_eq!(new_leads.len(), 8, "one new Lead per new caller");
+    for (e, record) in &expected {
+        let mine = tasks_for(&tasks, id_of(e));
+        assert_eq!(mine.len(), 1, "{}: {mine:?}", id_of(e));
+        let who = mine[0]["WhoId"].as_str().expect("WhoId").to_owned();
+        match record {
+            Some(record) => assert_eq!(&who, record, "{}", id_of(e)),
+            None => assert!(new_leads.contains(&who), "{}: {who} is not one of the new Leads", id_of(e)),
+        }
+    }
+}

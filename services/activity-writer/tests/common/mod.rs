@@ -178,6 +178,13 @@ impl Stack {
         let _ = service.wait(Duration::from_secs(10));
     }
 
+    /// Stops writer `i` as Kubernetes does (SIGTERM) and waits for it.
+    pub fn stop_writer(&mut self, i: usize) {
+        let (service, _) = &mut self.writers[i];
+        service.signal("TERM").expect("SIGTERM");
+        let _ = service.wait(Duration::from_secs(30));
+    }
+
     /// `/metrics` of writer `i`.
     pub async fn metrics(&self, i: usize) -> String {
         let port = self.writers[i].1;
