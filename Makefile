@@ -23,6 +23,8 @@ bench: deps
 	$(CARGO) run $(RELEASE) -p token-broker --example token_bench
 	$(CARGO) build $(RELEASE) -p importer --bin importer
 	$(CARGO) run $(RELEASE) -p importer --example import_bench
+	$(CARGO) build $(RELEASE) -p activity-writer --bin activity-writer
+	$(CARGO) run $(RELEASE) -p activity-writer --example writer_bench
 
 ## fmt: format the code
 fmt:
