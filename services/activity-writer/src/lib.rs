@@ -72,8 +72,11 @@ pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
     host.serve(axum::Router::new(), ctx, vec![consumer]).await
 }
 
-/// Deliveries in flight at most: enough for a full batch of one tenant
-/// while others' batches are handled.
+/// Deliveries in flight at most, shared by every tenant's running batch and
+/// the next one forming. Measured with `writer_bench` (10 tenants, 9 KB
+/// events): 1,000 capped batches near 50 events (0.106 API calls an event);
+/// 2,000 gives about 100 and a peak RSS near 120 MiB; 4,000 fills backlog
+/// batches to 200 but reaches 150 MiB.
 pub const PREFETCH: u16 = 2000;
 
 /// Events in one batch at most: one sObject Collections call takes 200.
