@@ -526,7 +526,7 @@ impl Bench {
                 anyhow::ensure!(confirmed == events, "{confirmed} of {events} publishes confirmed");
                 first = Instant::now();
                 let writer = self.start_writer(binary, max_batch).await?;
-                return self.finish(writer, first, sent, events, used_before, routes_before, false).await;
+                return self.finish(writer, first, sent, events, used_before, routes_before).await;
             }
         };
         let pid = writer.pid();
@@ -554,7 +554,7 @@ impl Bench {
         let trickle_latencies =
             (!trickled.is_empty()).then(|| self.latencies(&trickled)).transpose()?.map(Latencies::of);
         sent.extend(trickled);
-        let mut figures = self.finish(writer, first, sent, events, used_before, routes_before, true).await?;
+        let mut figures = self.finish(writer, first, sent, events, used_before, routes_before).await?;
         figures.rate = rate;
         figures.load = Some(load);
         figures.trickle = trickle_latencies;
@@ -562,8 +562,8 @@ impl Bench {
     }
 
     /// Waits for every event of `sent`, stops the writer and checks the
-    /// Tasks.
-    #[allow(clippy::too_many_arguments)]
+    /// Tasks; the rate is from `first` to the last outcome, latencies are
+    /// the caller's to add.
     async fn finish(
         &self,
         mut writer: Service,
@@ -572,14 +572,12 @@ impl Bench {
         events: usize,
         used_before: u64,
         routes_before: BTreeMap<String, u64>,
-        live: bool,
     ) -> anyhow::Result<Figures> {
         let pid = writer.pid();
         let mut peak_kib = vm_hwm_kib(pid).unwrap_or(0);
         let ids: Vec<String> = sent.iter().map(|s| s.0.clone()).collect();
         let last = self.wait_for(&ids, pid, &mut peak_kib).await?;
         let rate = events as f64 / (last - first).as_secs_f64();
-        let load = live.then(|| self.latencies(&sent)).transpose()?.map(Latencies::of);
         let calls = self.usage()? - used_before;
         let mut routes = self.routes()?;
         for (route, n) in routes_before {
@@ -601,7 +599,7 @@ impl Bench {
         Ok(Figures {
             events: sent.len(),
             rate,
-            load,
+            load: None,
             trickle: None,
             calls_per_event: calls as f64 / sent.len() as f64,
             tasks_per_event: tasks as f64 / sent.len() as f64,

@@ -98,12 +98,25 @@ pub struct QueryPage<T> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PageBody<T> {
-    pub(crate) total_size: u64,
-    pub(crate) done: bool,
+    total_size: u64,
+    done: bool,
     #[serde(default)]
-    pub(crate) next_records_url: Option<String>,
+    next_records_url: Option<String>,
     #[serde(default = "Vec::new")]
-    pub(crate) records: Vec<T>,
+    records: Vec<T>,
+}
+
+impl<T> PageBody<T> {
+    /// The page, with the allowance its answer reported.
+    pub(crate) fn with_usage(self, usage: Option<ApiUsage>) -> QueryPage<T> {
+        QueryPage {
+            total_size: self.total_size,
+            done: self.done,
+            next_records_url: self.next_records_url,
+            records: self.records,
+            usage,
+        }
+    }
 }
 
 impl Client {
@@ -206,13 +219,7 @@ impl Client {
         let started = Instant::now();
         let result = self.call(request).await.and_then(|(body, usage)| {
             let page: PageBody<T> = serde_json::from_slice(body.as_ref()).map_err(|e| Error::Decode(e.to_string()))?;
-            Ok(QueryPage {
-                total_size: page.total_size,
-                done: page.done,
-                next_records_url: page.next_records_url,
-                records: page.records,
-                usage,
-            })
+            Ok(page.with_usage(usage))
         });
         let elapsed = started.elapsed();
         match &result {

@@ -157,13 +157,7 @@ fn read_answers<T: DeserializeOwned>(
             .ok_or_else(|| Error::Decode(format!("an answer for a query not asked: {:?}", sub.reference_id)))?;
         *slot = Some(if (200..300).contains(&sub.http_status_code) {
             let page: PageBody<T> = serde_json::from_value(sub.body).map_err(|e| Error::Decode(e.to_string()))?;
-            Ok(QueryPage {
-                total_size: page.total_size,
-                done: page.done,
-                next_records_url: page.next_records_url,
-                records: page.records,
-                usage,
-            })
+            Ok(page.with_usage(usage))
         } else {
             let body = serde_json::to_vec(&sub.body).unwrap_or_default();
             Err(ApiError::from_body(sub.http_status_code, &body, usage))
