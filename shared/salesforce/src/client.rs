@@ -256,13 +256,45 @@ impl Client {
         let status = response.status().as_u16();
         let usage =
             response.headers().get(limits::HEADER).and_then(|v| v.to_str().ok()).and_then(ApiUsage::from_header);
-        let body = response.bytes().await.map_err(|e| Error::Transport(describe_transport(&e)))?;
+        let body = read_body(response, MAX_ANSWER_BYTES).await.map_err(|e| match e {
+            BodyError::Transport(e) => Error::Transport(describe_transport(&e)),
+            BodyError::TooLarge => Error::Decode(format!("the answer is larger than {} MiB", MAX_ANSWER_BYTES >> 20)),
+        })?;
         if (200..300).contains(&status) {
             Ok((body, usage))
         } else {
             Err(Error::Api(ApiError::from_body(status, &body, usage)))
         }
     }
+}
+
+/// The largest answer read from Salesforce. A query page of 2,000 rows, or
+/// a Composite call of five, is a few MiB; a body past this is not
+/// Salesforce's, and reading it whole could take the process's memory.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// Why a body was not read.
+pub(crate) enum BodyError {
+    /// The connection broke or timed out.
+    Transport(reqwest::Error),
+    /// The body is longer than the cap.
+    TooLarge,
+}
+
+/// The response's body, refused as soon as it passes `cap` bytes (before
+/// reading it when `Content-Length` says so).
+pub(crate) async fn read_body(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::with_capacity(response.content_length().map_or(0, |n| n as usize));
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Records one call's metrics.
@@ -315,4 +347,49 @@ pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    /// Serves one raw HTTP answer on a local port; its URL.
+    async fn serve_once(answer: Vec<u8>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            if let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let _ = socket.write_all(&answer).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    async fn read(answer: Vec<u8>, cap: usize) -> Result<Vec<u8>, &'static str> {
+        let url = serve_once(answer).await;
+        let response = reqwest::get(url).await.expect("an answer");
+        read_body(response, cap).await.map_err(|e| match e {
+            BodyError::Transport(_) => "transport",
+            BodyError::TooLarge => "too large",
+        })
+    }
+
+    #[tokio::test]
+    async fn an_answer_past_the_cap_is_refused_whether_or_not_it_says_its_length() {
+        let sized =
+            |n: usize| [format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").into_bytes(), vec![b'x'; n]].concat();
+        assert_eq!(read(sized(100), 100).await.map(|b| b.len()), Ok(100));
+        assert_eq!(read(sized(101), 100).await, Err("too large"));
+        // Chunked: no length to refuse early, so it is counted as it comes.
+        let chunk = format!("{:x}\r\n{}\r\n", 60, "y".repeat(60));
+        let chunked =
+            format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}{chunk}0\r\n\r\n").into_bytes();
+        assert_eq!(read(chunked.clone(), 120).await.map(|b| b.len()), Ok(120));
+        assert_eq!(read(chunked, 119).await, Err("too large"));
+    }
 }

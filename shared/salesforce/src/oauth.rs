@@ -117,9 +117,13 @@ pub async fn exchange(http: &reqwest::Client, login_url: &str, assertion: &str) 
     let result = match sent {
         Ok(response) => {
             let status = response.status().as_u16();
-            match response.bytes().await {
+            match crate::client::read_body(response, MAX_GRANT_BYTES).await {
                 Ok(body) => read_answer(status, &body),
-                Err(e) => Err(ExchangeError::Unreachable(describe_transport(&e))),
+                Err(crate::client::BodyError::Transport(e)) => Err(ExchangeError::Unreachable(describe_transport(&e))),
+                Err(crate::client::BodyError::TooLarge) => Err(ExchangeError::Unreachable(format!(
+                    "the login URL answered more than {} KiB, which no token grant is",
+                    MAX_GRANT_BYTES >> 10
+                ))),
             }
         }
         Err(e) => Err(ExchangeError::Unreachable(describe_transport(&e))),
@@ -136,6 +140,10 @@ pub async fn exchange(http: &reqwest::Client, login_url: &str, assertion: &str) 
     }
     result
 }
+
+/// The largest token-exchange answer read: a grant or an OAuth error is
+/// well under a KiB.
+const MAX_GRANT_BYTES: usize = 64 << 10;
 
 #[derive(Deserialize)]
 struct Success {
