@@ -26,7 +26,7 @@ use sqlx::PgPool;
 use crate::{
     connection::{self, ConnectionView, NewConnection},
     hints::Cause,
-    login_url::{Allowlist, DEFAULT_LOGIN_URL},
+    login_url::{Allowlist, DEFAULT_LOGIN_URL, InstanceUrlRefusal},
     private_key::RsaPrivateKey,
     sealed::Keyring,
     token::{self, Issued, TokenError, Tokens},
@@ -213,6 +213,30 @@ fn exchange_problem(error: &ExchangeError, lang: Lang) -> LocalizedProblem {
     LocalizedProblem::new(problem, lang)
 }
 
+/// 502 `instance_url_not_allowed`: the login URL answered, but with an
+/// `instance_url` outside Salesforce (and the allowlist), an answer no token
+/// is sent to; the token is not used and nothing is stored.
+fn instance_url_problem(refusal: &InstanceUrlRefusal, lang: Lang) -> LocalizedProblem {
+    let problem = Problem::new(
+        StatusCode::BAD_GATEWAY,
+        InstanceUrlRefusal::CODE,
+        "Salesforce's answer names a host tokens are not sent to",
+        Text::new(
+            format!(
+                "The login answered, but {refusal}; the token was not used. Check login_url: use \
+                 https://login.salesforce.com, https://test.salesforce.com or your https://<My Domain>.my.salesforce.com, \
+                 and connect again."
+            ),
+            format!(
+                "ログインの応答にある instance_url がトークンの送り先として認められない(https の Salesforce ホストではない)ため、\
+                 トークンは使用しませんでした({refusal})。login_url を確認し(https://login.salesforce.com、\
+                 https://test.salesforce.com、または https://<私のドメイン>.my.salesforce.com)、もう一度接続してください。"
+            ),
+        ),
+    );
+    LocalizedProblem::new(problem, lang)
+}
+
 async fn connect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang, body: Bytes) -> Answer {
     let tenant = tenant(&tenant_id, lang)?;
     let registration = parse_registration(&body, &api.allowlist, lang)?;
@@ -223,7 +247,11 @@ async fn connect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang, 
         tracing::info!(tenant_id = %tenant, error = %e, "registration refused: the token exchange failed");
         exchange_problem(&e, lang)
     })?;
-    let issued = Issued::from_grant(grant);
+    let issued = Issued::from_grant(grant, &api.allowlist).map_err(|refusal| {
+        tracing::warn!(tenant_id = %tenant, %login_url, reason = %refusal,
+            "registration refused: the token exchange answered an instance_url no token is sent to");
+        instance_url_problem(&refusal, lang)
+    })?;
 
     let sealed = api.keyring.seal(key.pkcs8_der(), tenant.as_str().as_bytes());
     let new = NewConnection {
@@ -324,6 +352,7 @@ fn token_problem(e: &TokenError, tenant: &TenantId, lang: Lang) -> LocalizedProb
                 format!("Salesforce から応答がありません({why})。数分後にもう一度お試しください。"),
             ),
         ),
+        TokenError::InstanceUrlNotAllowed(refusal) => return instance_url_problem(refusal, lang),
         TokenError::Internal(_) => Problem::internal(),
     };
     LocalizedProblem::new(problem, lang)

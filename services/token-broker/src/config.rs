@@ -19,7 +19,9 @@ pub struct Config {
     /// read (comma-separated base64) while rows are re-encrypted under the
     /// current one.
     pub previous_key_encryption_keys: Vec<KeyEncryptionKey>,
-    /// `FA_SF_LOGIN_URL_ALLOWLIST`: hosts a connection's `login_url` may name.
+    /// `FA_SF_LOGIN_URL_ALLOWLIST`: hosts a connection's `login_url` may
+    /// name; also the hosts besides Salesforce's own (`https` on
+    /// `*.salesforce.com`) whose `instance_url` a token is used for.
     pub login_url_allowlist: Allowlist,
     /// `FA_SF_SALESFORCE_API_VERSION`.
     pub api_version: ApiVersion,

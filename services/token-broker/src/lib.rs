@@ -72,7 +72,13 @@ pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
         "private keys are sealed under this key id"
     );
     let http = fa_salesforce::http_client()?;
-    let tokens = Arc::new(token::Tokens::new(host.pool.clone(), keyring.clone(), http.clone(), FAILURE_HOLD));
+    let tokens = Arc::new(token::Tokens::new(
+        host.pool.clone(),
+        keyring.clone(),
+        http.clone(),
+        config.login_url_allowlist.clone(),
+        FAILURE_HOLD,
+    ));
     let server =
         host.broker.serve_rpc(RpcServerOptions::new(fa_tokens::QUEUE), token_queue::TokenQueue::new(tokens.clone()));
     let api = Arc::new(api::Api {

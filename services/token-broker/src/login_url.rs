@@ -1,6 +1,9 @@
 //! Which login URLs a connection may name (`FA_SF_LOGIN_URL_ALLOWLIST`,
 //! runtime.md), checked before any request leaves the broker: an admin must
-//! not be able to make the broker call an address of their choosing.
+//! not be able to make the broker call an address of their choosing. The
+//! same list decides which `instance_url` of a token grant, besides
+//! Salesforce's own `https` hosts, a token may be sent to
+//! ([`Allowlist::check_instance_url`]).
 
 use std::fmt;
 
@@ -190,6 +193,23 @@ impl Allowlist {
     }
 }
 
+impl Allowlist {
+    /// Whether a bearer token may be sent to `instance_url` (from a token
+    /// grant): `https` on a Salesforce host
+    /// ([`fa_tokens::instance_url::salesforce`]), or a URL this list admits
+    /// as it would a login URL (sfsim on a listed loopback port in
+    /// development and tests). The refusal is the Salesforce rule's.
+    pub fn check_instance_url(&self, instance_url: &str) -> Result<(), InstanceUrlRefusal> {
+        match fa_tokens::instance_url::salesforce(instance_url) {
+            Ok(()) => Ok(()),
+            Err(_) if self.check(instance_url).is_ok() => Ok(()),
+            Err(refusal) => Err(refusal),
+        }
+    }
+}
+
+pub use fa_tokens::instance_url::Refusal as InstanceUrlRefusal;
+
 /// `host` and the text after its last `:` (IPv6 in brackets kept whole).
 fn split_host_port(text: &str) -> (&str, Option<&str>) {
     if text.starts_with('[') {
@@ -288,6 +308,35 @@ mod tests {
         // A wildcard never covers loopback names.
         let wild = list("*.localhost:*");
         assert!(wild.check("http://a.localhost:80").is_err());
+    }
+
+    #[test]
+    fn a_grant_instance_url_must_be_salesforce_over_https_or_admitted_by_the_list() {
+        let allow = list("login.salesforce.com,test.salesforce.com,*.my.salesforce.com,127.0.0.1:*");
+        let check = |url: &str, ok: bool| assert_eq!(allow.check_instance_url(url).is_ok(), ok, "{url}");
+        check("https://acme.my.salesforce.com", true);
+        check("https://na1.salesforce.com", true);
+        check("https://acme--uat.sandbox.my.salesforce.com/", true);
+        check("http://127.0.0.1:8090", true);
+        check("http://acme.my.salesforce.com", false);
+        check("https://evil.example.com", false);
+        check("http://evil.example.com", false);
+        check("https://acme.my.salesforce.com.evil.example", false);
+        check("https://acme.my.salesforce.com:8443", false);
+        check("http://localhost:8090", false);
+        check("https://user@acme.my.salesforce.com", false);
+        assert!(matches!(
+            allow.check_instance_url("http://acme.my.salesforce.com"),
+            Err(InstanceUrlRefusal::NotHttps { .. })
+        ));
+        assert!(matches!(
+            allow.check_instance_url("https://evil.example.com"),
+            Err(InstanceUrlRefusal::Foreign { host }) if host == "evil.example.com"
+        ));
+        // The default list admits nothing beyond the Salesforce rule.
+        let default = list(crate::config::DEFAULT_ALLOWLIST);
+        assert!(default.check_instance_url("http://127.0.0.1:8090").is_err());
+        assert!(default.check_instance_url("https://acme.my.salesforce.com").is_ok());
     }
 
     #[test]

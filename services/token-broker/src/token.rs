@@ -21,7 +21,13 @@ use fa_salesforce::oauth::{self, ExchangeError, TokenGrant};
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgPool;
 
-use crate::{connection, hints::Cause, private_key::RsaPrivateKey, sealed::Keyring};
+use crate::{
+    connection,
+    hints::Cause,
+    login_url::{Allowlist, InstanceUrlRefusal},
+    private_key::RsaPrivateKey,
+    sealed::Keyring,
+};
 
 /// A token handed out.
 #[derive(Debug)]
@@ -40,16 +46,19 @@ pub struct Issued {
 }
 
 impl Issued {
-    /// Wraps a grant.
-    pub fn from_grant(grant: TokenGrant) -> Self {
+    /// Wraps a grant whose `instance_url` a bearer token may be sent to
+    /// ([`Allowlist::check_instance_url`]); otherwise the token is dropped
+    /// unused and the refusal says why.
+    pub fn from_grant(grant: TokenGrant, allowlist: &Allowlist) -> Result<Self, InstanceUrlRefusal> {
+        allowlist.check_instance_url(&grant.instance_url)?;
         let token_id = token_id(grant.access_token.expose_secret());
-        Self {
+        Ok(Self {
             access_token: grant.access_token,
             instance_url: grant.instance_url,
             token_id,
             organization_id: grant.organization_id,
             user_id: grant.user_id,
-        }
+        })
     }
 }
 
@@ -77,6 +86,13 @@ pub enum TokenError {
     /// The login URL did not answer.
     #[error("Salesforce's login URL did not answer: {0}")]
     Unreachable(String),
+    /// The grant named an `instance_url` no token is sent to.
+    #[error(
+        "the token exchange answered with an unusable instance_url: {0}; the token was not used. Check the \
+         connection's login_url (register it again), or add the host to FA_SF_LOGIN_URL_ALLOWLIST if it really \
+         is the org's"
+    )]
+    InstanceUrlNotAllowed(InstanceUrlRefusal),
     /// Our side failed (database, a key that no longer opens).
     #[error("{0}")]
     Internal(String),
@@ -89,6 +105,7 @@ impl TokenError {
             Self::NotConnected(_) => "not_connected",
             Self::Rejected { .. } => "salesforce_rejected",
             Self::Unreachable(_) => "salesforce_unreachable",
+            Self::InstanceUrlNotAllowed(_) => InstanceUrlRefusal::CODE,
             Self::Internal(_) => "internal_error",
         }
     }
@@ -109,6 +126,7 @@ pub struct Tokens {
     pool: PgPool,
     keyring: Arc<Keyring>,
     http: reqwest::Client,
+    allowlist: Allowlist,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     failure_hold: Duration,
 }
@@ -121,14 +139,21 @@ enum Served {
 }
 
 impl Tokens {
-    /// Tokens for the tenants of `pool`; a failed exchange is answered from
-    /// memory for `failure_hold`.
-    pub fn new(pool: PgPool, keyring: Arc<Keyring>, http: reqwest::Client, failure_hold: Duration) -> Self {
+    /// Tokens for the tenants of `pool`, handed out only for an
+    /// `instance_url` that `allowlist` accepts; a failed exchange is answered
+    /// from memory for `failure_hold`.
+    pub fn new(
+        pool: PgPool,
+        keyring: Arc<Keyring>,
+        http: reqwest::Client,
+        allowlist: Allowlist,
+        failure_hold: Duration,
+    ) -> Self {
         for outcome in ["cached", "exchanged", "not_connected", "failed"] {
             metrics::counter!("fa_token_requests_total", "outcome" => outcome).increment(0);
         }
         metrics::counter!("fa_token_exchanges_total", "outcome" => "succeeded", "error" => "").increment(0);
-        Self { pool, keyring, http, slots: Mutex::new(HashMap::new()), failure_hold }
+        Self { pool, keyring, http, allowlist, slots: Mutex::new(HashMap::new()), failure_hold }
     }
 
     fn slot(&self, tenant: &TenantId) -> Arc<Slot> {
@@ -221,24 +246,31 @@ impl Tokens {
             }
         }
 
-        let outcome = exchange(&self.http, &key, &stored.consumer_key, &stored.username, &stored.login_url).await;
+        let outcome = exchange(&self.http, &key, &stored.consumer_key, &stored.username, &stored.login_url)
+            .await
+            .map_err(|e| match e {
+                ExchangeError::Rejected { error, error_description, .. } => {
+                    let detail = format!("{error}: {error_description}");
+                    (TokenError::Rejected { error, description: error_description }, detail)
+                }
+                ExchangeError::Unreachable(why) => (TokenError::Unreachable(why.clone()), why),
+            })
+            .and_then(|grant| {
+                Issued::from_grant(grant, &self.allowlist).map_err(|refusal| {
+                    let error = TokenError::InstanceUrlNotAllowed(refusal);
+                    let detail = error.to_string();
+                    (error, detail)
+                })
+            });
         match outcome {
-            Ok(grant) => {
-                let issued = Issued::from_grant(grant);
+            Ok(issued) => {
                 if let Err(e) = connection::record_token(&self.pool, tenant, &issued.instance_url).await {
                     tracing::warn!(tenant_id = %tenant, error = %e, "could not record the token on the connection");
                 }
                 tracing::info!(tenant_id = %tenant, token_id = %issued.token_id, "minted an access token");
                 Ok(issued)
             }
-            Err(e) => {
-                let (error, detail) = match &e {
-                    ExchangeError::Rejected { error, error_description, .. } => (
-                        TokenError::Rejected { error: error.clone(), description: error_description.clone() },
-                        format!("{error}: {error_description}"),
-                    ),
-                    ExchangeError::Unreachable(why) => (TokenError::Unreachable(why.clone()), why.clone()),
-                };
+            Err((error, detail)) => {
                 tracing::warn!(tenant_id = %tenant, code = error.code(), detail = %detail, "token exchange failed; the connection is failing");
                 if let Err(db) = connection::record_failure(&self.pool, tenant, error.code(), &detail).await {
                     tracing::warn!(tenant_id = %tenant, error = %db, "could not record the failure on the connection");

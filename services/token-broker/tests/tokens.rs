@@ -107,6 +107,69 @@ async fn a_failing_exchange_is_recorded_on_the_connection_and_not_hammered() {
     assert_eq!(again["last_error"], Value::Null);
 }
 
+/// The number of messages on `queue` in the stack's vhost, `None` if it
+/// does not exist.
+fn messages_on(stack: &Stack, queue: &str) -> Option<u64> {
+    let queues = stack.vhost.list_queues().expect("list queues");
+    let line = queues.lines().find(|l| l.split('\t').next() == Some(queue))?;
+    line.split('\t').nth(1)?.parse().ok()
+}
+
+#[tokio::test]
+async fn a_token_request_whose_reply_to_names_a_durable_queue_gets_nothing_and_the_queue_stays_empty() {
+    use lapin::{
+        BasicProperties, Connection, ConnectionProperties,
+        options::{BasicPublishOptions, QueueDeclareOptions},
+        types::{AMQPValue, FieldTable, ShortString},
+    };
+
+    let stack = Stack::start().await;
+    stack.connect().await;
+    // Anyone on the vhost asks for the tenant's token to be left in a
+    // durable queue of its own.
+    let connection = Connection::connect(&stack.vhost.url, ConnectionProperties::default()).await.expect("connect");
+    let channel = connection.create_channel().await.expect("channel");
+    let inbox = "stolen.tokens";
+    channel
+        .queue_declare(inbox.into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+        .await
+        .expect("declare");
+    let headers = FieldTable::from(std::collections::BTreeMap::from([(
+        ShortString::from("tenant_id"),
+        AMQPValue::LongString(TENANT.into()),
+    )]));
+    let request = BasicProperties::default()
+        .with_reply_to(ShortString::from(inbox))
+        .with_correlation_id(ShortString::from("1"))
+        .with_delivery_mode(2)
+        .with_headers(headers);
+    let body = serde_json::json!({ "tenant_id": TENANT }).to_string();
+    channel
+        .basic_publish("".into(), fa_tokens::QUEUE.into(), BasicPublishOptions::default(), body.as_bytes(), request)
+        .await
+        .expect("publish");
+    fa_testkit::eventually(Duration::from_secs(30), "the request to be taken and dropped", || async {
+        (messages_on(&stack, fa_tokens::QUEUE) == Some(0)).then_some(())
+    })
+    .await;
+
+    // Through direct reply-to, the token still comes.
+    let (_broker, client) = common::amqp_client(&stack);
+    let reply = stack.token_request(&client, TENANT, None).await;
+    assert_eq!(reply["result"], "token", "{reply}");
+    let token = reply["access_token"].as_str().expect("access_token");
+
+    assert_eq!(messages_on(&stack, inbox), Some(0), "nothing was written to the named queue");
+    let logs = stack.logs();
+    let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("not direct reply-to")).collect();
+    assert_eq!(warnings.len(), 1, "one warning for the refused request:\n{logs}");
+    assert!(warnings[0].contains(inbox) && warnings[0].contains(TENANT), "{}", warnings[0]);
+    assert!(!logs.contains(token), "the token is never logged");
+    let metrics = reqwest::get(stack.url("/metrics")).await.expect("metrics").text().await.expect("text");
+    assert!(metrics.contains("fa_amqp_rpc_requests_refused_total"), "{metrics}");
+    let _ = connection.close(200, "done".into()).await;
+}
+
 /// The client the importer and the writer use: a local cache, and one retry
 /// with a fresh token when Salesforce says the session is invalid.
 #[tokio::test]

@@ -5,7 +5,10 @@
 //!   [`Topology::rpc_queue`](crate::Topology::rpc_queue), runs an
 //!   [`RpcHandler`] on each request concurrently, sends the reply to the
 //!   request's `reply_to` with its `correlation_id`, then acks the request.
-//!   Several replicas compete on the one queue.
+//!   Several replicas compete on the one queue. It answers only through
+//!   direct reply-to: a request whose `reply_to` names anything else (a
+//!   durable queue, say) is logged, acked and dropped without running the
+//!   handler.
 //! - A client ([`RpcClient::call`]) publishes a request and waits for its
 //!   reply, its timeout, or a reason to give up early ([`RpcError`]).
 //!
@@ -13,6 +16,8 @@
 //! - **Direct reply-to** (`amq.rabbitmq.reply-to`): replies go straight to
 //!   the calling channel without a reply queue to declare, bind, or clean
 //!   up after a caller dies, and with nothing written anywhere on the way.
+//!   The server insists on it: whoever can publish a request could
+//!   otherwise have a secret written into a queue of their choosing.
 //! - **A classic request queue:** requests are ephemeral, so the Raft
 //!   replication of a quorum queue would only add latency; a request lost
 //!   with a broker node is retried by its caller.
@@ -161,7 +166,9 @@ impl Broker {
     /// Starts serving `options.queue` with `handler`: each request runs
     /// concurrently (up to the prefetch), its reply goes to its `reply_to`
     /// with its `correlation_id` and is never persisted, then the request is
-    /// acked. A request without `reply_to` is acked and dropped.
+    /// acked. A request without `reply_to`, or whose `reply_to` is not direct
+    /// reply-to, is acked and dropped unanswered (counted in
+    /// `fa_amqp_rpc_requests_refused_total`).
     ///
     /// The returned handle is a consumer's: it reports readiness and stops
     /// by letting the requests in hand finish.
@@ -188,8 +195,26 @@ impl<H: RpcHandler> Handler for Server<H> {
     async fn handle(&self, message: &Incoming) -> Outcome {
         let Some(reply_to) = message.properties.reply_to().as_ref().map(|r| r.as_str().to_owned()) else {
             tracing::warn!(queue = %message.queue, "a request without reply_to: nobody to answer; dropped");
+            self.refused(message, "no_reply_to");
             return Outcome::Done;
         };
+        if !is_direct_reply_to(&reply_to) {
+            // A reply may carry a secret: sent to a named queue, it would sit
+            // there (on disk, if the queue is durable) for whoever reads it.
+            // So the handler never runs, and the request is dropped: there
+            // is no dead-letter queue for requests, and a copy would only
+            // tell the sender what it already knows.
+            tracing::warn!(
+                queue = %message.queue,
+                tenant_id = message.tenant_id().unwrap_or_default(),
+                app_id = message.properties.app_id().as_ref().map(ShortString::as_str).unwrap_or_default(),
+                reply_to = %reply_to,
+                "a request whose reply_to is not direct reply-to ({DIRECT_REPLY_TO}); refused unanswered: \
+                 callers must call through fa_amqp::RpcClient"
+            );
+            self.refused(message, "reply_to_not_direct");
+            return Outcome::Done;
+        }
         let request = RpcRequest { body: message.body.clone(), properties: message.properties.clone() };
         let Ok(body) = AssertUnwindSafe(self.handler.handle(&request)).catch_unwind().await else {
             // A retry would panic again; the caller times out.
@@ -205,6 +230,22 @@ impl<H: RpcHandler> Handler for Server<H> {
         // pointless, the caller retries if it must.
         Outcome::Done
     }
+}
+
+impl<H> Server<H> {
+    fn refused(&self, message: &Incoming, reason: &'static str) {
+        metrics::counter!("fa_amqp_rpc_requests_refused_total", "service" => self.replies.broker.service(),
+            "queue" => message.queue.clone(), "reason" => reason)
+        .increment(1);
+    }
+}
+
+/// Whether `reply_to` is the address RabbitMQ gives a direct reply-to
+/// caller (`amq.rabbitmq.reply-to.<channel>`). Nothing else can carry that
+/// name: queue names starting with `amq.` are reserved, so no client can
+/// declare a queue behind it.
+fn is_direct_reply_to(reply_to: &str) -> bool {
+    reply_to.strip_prefix(DIRECT_REPLY_TO).is_some_and(|rest| rest.starts_with('.'))
 }
 
 /// The channel a server sends its replies on, one per link, without
@@ -563,5 +604,23 @@ async fn watch_confirm(session: Arc<Session>, confirm: PublisherConfirm, id: Str
         Ok(Confirmation::Ack(None) | Confirmation::NotRequested) => {}
         // The channel broke; the reply reader fails the waiting calls.
         Err(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_direct_reply_to;
+
+    #[test]
+    fn only_the_direct_reply_to_address_of_a_channel_is_answered() {
+        let check = |reply_to: &str, answered: bool| assert_eq!(is_direct_reply_to(reply_to), answered, "{reply_to}");
+        check("amq.rabbitmq.reply-to.g1h2AA5yZXBseUAyNDc4NTA2NQAAHzsAAAAAXzUdFQ==", true);
+        check("amq.rabbitmq.reply-to.x", true);
+        // What a caller sets is rewritten by RabbitMQ before any server sees it.
+        check("amq.rabbitmq.reply-to", false);
+        check("amq.rabbitmq.reply-tox", false);
+        check("token-replies", false);
+        check("attacker.inbox.amq.rabbitmq.reply-to.x", false);
+        check("", false);
     }
 }

@@ -16,7 +16,7 @@ use fa_testkit::{TestVhost, eventually};
 use futures_util::StreamExt as _;
 use lapin::{
     BasicProperties, Connection, ConnectionProperties,
-    options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions},
+    options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable, ShortString},
 };
 use secrecy::SecretString;
@@ -285,6 +285,51 @@ async fn a_request_without_reply_to_is_dropped_not_left_on_the_queue() {
     assert!(echo.seen.lock().expect("lock").is_empty(), "the handler never ran for it");
     server.stop().await;
     server_side.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_reply_to_names_a_durable_queue_gets_nothing_and_the_queue_stays_empty() {
+    let vhost = TestVhost::create().expect("vhost");
+    let server_side = server_broker(&vhost);
+    let echo = Arc::new(Echo::default());
+    let server = serve(&server_side, echo.clone()).await;
+
+    // A stranger asks for the answer to be left in a durable queue of its own.
+    let stranger = raw(&vhost).await;
+    let inbox = "stranger.inbox";
+    stranger
+        .queue_declare(inbox.into(), QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+        .await
+        .expect("declare the stranger's queue");
+    let request = BasicProperties::default()
+        .with_reply_to(ShortString::from(inbox))
+        .with_correlation_id(ShortString::from("stranger-1"))
+        .with_headers(FieldTable::from(std::collections::BTreeMap::from([(
+            ShortString::from("tenant_id"),
+            AMQPValue::LongString("acme-jp".into()),
+        )])));
+    stranger
+        .basic_publish("".into(), TOKENS.into(), BasicPublishOptions::default(), b"token please", request)
+        .await
+        .expect("publish");
+    eventually(WAIT, "the request to be taken and acked", || async {
+        (messages_on(&vhost, TOKENS) == Some(0)).then_some(())
+    })
+    .await;
+
+    // A caller through direct reply-to is still answered; by the time its
+    // reply is back, a reply to the stranger would have been routed too.
+    let (caller_side, client) = caller(&vhost).await;
+    let reply = client.call(TOKENS, b"token please".to_vec(), Some("acme-jp"), CALL).await.expect("a reply");
+    assert_eq!(String::from_utf8_lossy(&reply), "reply to token please for acme-jp");
+
+    assert_eq!(messages_on(&vhost, inbox), Some(0), "nothing was written to the stranger's queue");
+    let seen = echo.seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 1, "the handler ran only for the direct reply-to caller");
+    assert!(seen[0].properties.reply_to().as_ref().is_some_and(|r| r.as_str().starts_with("amq.rabbitmq.reply-to.")));
+    server.stop().await;
+    server_side.close().await;
+    caller_side.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,11 @@
 //! however many tasks want a token for the same tenant at once; and, through
 //! [`TokenClient::with_token`], answers Salesforce's `INVALID_SESSION_ID`
 //! with one retry on a fresh token. Only the token-broker ever sees a private
-//! key; callers only ever see access tokens.
+//! key; callers only ever see access tokens, and use one only if its
+//! `instance_url` is a Salesforce host (or loopback, for sfsim): see
+//! [`instance_url`].
 
+pub mod instance_url;
 pub mod protocol;
 
 use std::{
@@ -32,11 +35,14 @@ pub enum TokenError {
         /// The tenant.
         tenant: String,
     },
-    /// The broker could not get a token (Salesforce refused the exchange or
-    /// did not answer); the connection shows the reason to the admin.
-    #[error("the token-broker could not get a token ({code}): {message}")]
+    /// No usable token: the broker could not get one (Salesforce refused the
+    /// exchange or did not answer; the connection shows the reason to the
+    /// admin), or the token named an `instance_url` that is not Salesforce
+    /// (`instance_url_not_allowed`) and was not used.
+    #[error("no usable token from the token-broker ({code}): {message}")]
     Failed {
-        /// The broker's code, e.g. `salesforce_rejected`.
+        /// The broker's code, e.g. `salesforce_rejected`, or
+        /// `instance_url_not_allowed`.
         code: String,
         /// What happened.
         message: String,
@@ -167,6 +173,20 @@ impl TokenClient {
         };
         match serde_json::from_slice::<TokenReply>(&reply) {
             Ok(TokenReply::Token { access_token, instance_url, token_id, organization_id, user_id }) => {
+                if let Err(refusal) = instance_url::for_client(&instance_url) {
+                    // The broker checks every grant, so this is a reply that
+                    // did not come from it (or a broker that does not check):
+                    // the token goes nowhere.
+                    tracing::warn!(tenant_id = %request.tenant_id, %token_id, reason = %refusal,
+                        "refused a token whose instance_url is not Salesforce; the token is not used");
+                    return Err(TokenError::Failed {
+                        code: instance_url::Refusal::CODE.to_owned(),
+                        message: format!(
+                            "{refusal}; the token was refused and not used (check the tenant's connection at the \
+                             token-broker, and that only the token-broker serves {QUEUE})"
+                        ),
+                    });
+                }
                 Ok(AccessToken {
                     token: SecretString::from(access_token),
                     instance_url,

@@ -2,8 +2,9 @@
 //!
 //! A request goes to the queue [`QUEUE`] (the token-broker's; see
 //! `fa_amqp::rpc`), its reply straight back to the caller through direct
-//! reply-to. Replies carry access tokens, so they are never persisted and
-//! never logged.
+//! reply-to (the broker answers nothing else). Replies carry access tokens,
+//! so they are never persisted and never logged; their `Debug` redacts the
+//! token.
 
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
@@ -22,15 +23,16 @@ pub struct TokenRequest {
     pub invalid_token_id: Option<String>,
 }
 
-/// The broker's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The broker's answer. `Debug` shows everything but the access token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum TokenReply {
     /// A token.
     Token {
         /// The access token (a secret: never logged).
         access_token: String,
-        /// Where the tenant's API calls go.
+        /// Where the tenant's API calls go: checked by the broker, and again
+        /// by [`TokenClient`](crate::TokenClient) (see [`crate::instance_url`]).
         instance_url: String,
         /// Names the token when reporting it invalid.
         token_id: String,
@@ -44,11 +46,31 @@ pub enum TokenReply {
     /// No token.
     Error {
         /// `not_connected`, `salesforce_rejected`, `salesforce_unreachable`,
+        /// `instance_url_not_allowed` (Salesforce's answer named an
+        /// `instance_url` the broker does not send tokens to),
         /// `invalid_request` or `internal_error`.
         code: String,
         /// What happened.
         message: String,
     },
+}
+
+impl std::fmt::Debug for TokenReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token { access_token: _, instance_url, token_id, organization_id, user_id } => f
+                .debug_struct("Token")
+                .field("access_token", &"[redacted]")
+                .field("instance_url", instance_url)
+                .field("token_id", token_id)
+                .field("organization_id", organization_id)
+                .field("user_id", user_id)
+                .finish(),
+            Self::Error { code, message } => {
+                f.debug_struct("Error").field("code", code).field("message", message).finish()
+            }
+        }
+    }
 }
 
 /// A token as callers hold it.
@@ -86,5 +108,44 @@ impl AccessToken {
             organization_id: self.organization_id.clone(),
             user_id: self.user_id.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "00Dxx0000001gPL!AR8AQJXg5oj8jXSgxJfA0lBog";
+
+    fn token() -> AccessToken {
+        AccessToken {
+            token: SecretString::from(SECRET),
+            instance_url: "https://acme.my.salesforce.com".to_owned(),
+            token_id: "0123456789abcdef".to_owned(),
+            organization_id: Some("00Dxx0000001gPLEAY".to_owned()),
+            user_id: Some("005xx000001SwiUAAS".to_owned()),
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_access_token() {
+        let held = token();
+        let reply = held.to_reply();
+        for shown in [format!("{reply:?}"), format!("{reply:#?}"), format!("{held:?}"), format!("{held:#?}")] {
+            assert!(!shown.contains(SECRET), "{shown}");
+            assert!(!shown.contains("AR8AQJ"), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+            assert!(shown.contains("0123456789abcdef"), "the token_id still names it: {shown}");
+        }
+        let reply = format!("{:?}", Some(&reply));
+        assert!(!reply.contains(SECRET), "{reply}");
+    }
+
+    #[test]
+    fn a_reply_still_carries_the_token_on_the_wire() {
+        let json = serde_json::to_string(&token().to_reply()).expect("json");
+        assert!(json.contains(SECRET), "{json}");
+        let back: TokenReply = serde_json::from_str(&json).expect("a reply");
+        assert_eq!(back, token().to_reply());
     }
 }
