@@ -8,6 +8,7 @@
 use std::fmt;
 
 use fa_runtime::admin::Text;
+use fa_tokens::instance_url::{is_loopback, split_host_port, valid_host};
 
 /// The production login URL, used when a registration names none.
 pub const DEFAULT_LOGIN_URL: &str = "https://login.salesforce.com";
@@ -209,45 +210,6 @@ impl Allowlist {
 }
 
 pub use fa_tokens::instance_url::Refusal as InstanceUrlRefusal;
-
-/// `host` and the text after its last `:` (IPv6 in brackets kept whole).
-fn split_host_port(text: &str) -> (&str, Option<&str>) {
-    if text.starts_with('[') {
-        return match text.find(']') {
-            Some(end) => (&text[..=end], text[end + 1..].strip_prefix(':')),
-            None => (text, None),
-        };
-    }
-    match text.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (text, None),
-    }
-}
-
-fn valid_host(host: &str) -> bool {
-    if host.starts_with('[') {
-        return host.ends_with(']') && host[1..host.len() - 1].parse::<std::net::Ipv6Addr>().is_ok();
-    }
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::Ipv6Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
 
 #[cfg(test)]
 mod tests {

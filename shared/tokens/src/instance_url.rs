@@ -128,7 +128,8 @@ pub fn for_client(url: &str) -> Result<(), Refusal> {
 }
 
 /// `host` and the text after its last `:` (IPv6 in brackets kept whole).
-fn split_host_port(text: &str) -> (&str, Option<&str>) {
+/// The token-broker's login URL allowlist reads hosts with the same rules.
+pub fn split_host_port(text: &str) -> (&str, Option<&str>) {
     if text.starts_with('[') {
         return match text.find(']') {
             Some(end) => (&text[..=end], text[end + 1..].strip_prefix(':')),
@@ -141,7 +142,8 @@ fn split_host_port(text: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn valid_host(host: &str) -> bool {
+/// A DNS name of valid labels, or an IPv6 address in brackets.
+pub fn valid_host(host: &str) -> bool {
     if let Some(inner) = host.strip_prefix('[') {
         return inner.strip_suffix(']').is_some_and(|ip| ip.parse::<Ipv6Addr>().is_ok());
     }
@@ -156,7 +158,8 @@ fn valid_host(host: &str) -> bool {
         })
 }
 
-fn is_loopback(host: &str) -> bool {
+/// `localhost`, or an IPv4 or (bracketed) IPv6 loopback address.
+pub fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
         || host
