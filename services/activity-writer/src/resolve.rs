@@ -190,7 +190,7 @@ pub async fn resolve(
     // Rule 4: a new record per new caller.
     let new: Vec<usize> = (0..events.len()).filter(|i| out[*i].is_none()).collect();
     if !new.is_empty() {
-        for (i, resolution) in create(ctx, org, events, &new).await? {
+        for (i, resolution) in create(ctx, org, events, &identities, &new).await? {
             out[i] = Some(resolution);
         }
     }
@@ -384,11 +384,12 @@ async fn create(
     ctx: &Context<'_>,
     org: &mut Org,
     events: &[&AssistCompletedV1],
+    identities: &[Identity],
     new: &[usize],
 ) -> anyhow::Result<Vec<(usize, Resolution)>> {
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     for i in new {
-        let key = claim_key(events[*i], &identity(events[*i]));
+        let key = claim_key(events[*i], &identities[*i]);
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, members)) => members.push(*i),
             None => groups.push((key, vec![*i])),
