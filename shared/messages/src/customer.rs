@@ -42,6 +42,14 @@ pub struct CustomerSource {
     pub modified_at: OffsetDateTime,
 }
 
+impl CustomerSource {
+    /// `<tenant_id>:<object>:<id>:<tag><modified_at>`: the `message_id` of
+    /// one version of the record (amqp.md).
+    fn version_id(&self, tenant_id: &TenantId, tag: &str) -> String {
+        format!("{tenant_id}:{}:{}:{tag}{}", self.object, self.id, format_utc_millis(self.modified_at))
+    }
+}
+
 /// The system a customer comes from; the schema knows only one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SourceSystem {
@@ -88,13 +96,7 @@ impl Message for CustomerUpsertV1 {
     /// `<tenant_id>:<object>:<id>:<modified_at>`: one id per version of a record, so a record
     /// re-read by an overlapping run is recognisably the same message.
     fn message_id(&self) -> String {
-        format!(
-            "{}:{}:{}:{}",
-            self.tenant_id,
-            self.source.object,
-            self.source.id,
-            format_utc_millis(self.source.modified_at)
-        )
+        self.source.version_id(&self.tenant_id, "")
     }
 
     fn tenant_id(&self) -> &TenantId {
@@ -143,13 +145,7 @@ impl Message for CustomerRemovedV1 {
     /// `<tenant_id>:<object>:<id>:removed:<modified_at>`: never equal to an upsert's id, and the
     /// same for a removal announced again by an overlapping run.
     fn message_id(&self) -> String {
-        format!(
-            "{}:{}:{}:removed:{}",
-            self.tenant_id,
-            self.source.object,
-            self.source.id,
-            format_utc_millis(self.source.modified_at)
-        )
+        self.source.version_id(&self.tenant_id, "removed:")
     }
 
     fn tenant_id(&self) -> &TenantId {
