@@ -141,6 +141,46 @@ pub async fn exchange(http: &reqwest::Client, login_url: &str, assertion: &str) 
     result
 }
 
+/// Ends a session: `POST {instance_url}/services/oauth2/revoke` with
+/// `token=<access token>`. Salesforce answers 200 when the session is over,
+/// and 400 `invalid_token` when it already was (expired, revoked): both mean
+/// the token opens nothing any more, so both are `Ok`.
+///
+/// # Errors
+/// [`ExchangeError::Unreachable`] when there is no answer, or an answer that
+/// is neither of those (the session may still be live).
+pub async fn revoke(http: &reqwest::Client, instance_url: &str, token: &SecretString) -> Result<(), ExchangeError> {
+    use secrecy::ExposeSecret as _;
+    let started = Instant::now();
+    let url = format!("{}/services/oauth2/revoke", instance_url.trim().trim_end_matches('/'));
+    let sent = http
+        .post(url)
+        .form(&[("token", token.expose_secret())])
+        .timeout(EXCHANGE_TIMEOUT)
+        .send()
+        .await;
+    let result = match sent {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = crate::client::read_body(response, MAX_GRANT_BYTES).await.unwrap_or_default();
+            let refusal = serde_json::from_slice::<Refusal>(&body).ok();
+            match (status, refusal) {
+                (200, _) => Ok(()),
+                (400, Some(r)) if r.error == "invalid_token" => Ok(()),
+                (status, Some(r)) => Err(ExchangeError::Unreachable(format!(
+                    "the revocation answered {status} {}: {}",
+                    r.error, r.error_description
+                ))),
+                (status, None) => Err(ExchangeError::Unreachable(format!("the revocation answered HTTP {status}"))),
+            }
+        }
+        Err(e) => Err(ExchangeError::Unreachable(describe_transport(&e))),
+    };
+    let outcome = if result.is_ok() { "ok" } else { "unreachable" };
+    crate::client::record_call(None, "revoke", outcome, started.elapsed());
+    result
+}
+
 /// The largest token-exchange answer read: a grant or an OAuth error is
 /// well under a KiB.
 const MAX_GRANT_BYTES: usize = 64 << 10;

@@ -76,6 +76,7 @@ pub fn router(sim: Sim) -> Router {
         .fallback(|| async { ApiError::not_found() });
     Router::new()
         .route("/services/oauth2/token", post(token))
+        .route("/services/oauth2/revoke", post(revoke))
         .route("/services/data", get(versions))
         .route("/services/data/", get(versions))
         .nest("/services/data/{version}", api)
@@ -112,6 +113,17 @@ async fn token(State(sim): State<Sim>, Form(form): Form<HashMap<String, String>>
     }
     let access_token = sim.open_session(&grant.org_id, &grant.user_id);
     json_response(200, &crate::oauth::success_body(&access_token, &sim.instance_url(), &grant))
+}
+
+/// OAuth 2.0 revocation: `token=<access token>` ends that session. 200 with
+/// an empty body; 400 `invalid_token` for a token that is unknown or already
+/// ended, as Salesforce answers.
+async fn revoke(State(sim): State<Sim>, Form(form): Form<HashMap<String, String>>) -> Response {
+    match form.get("token") {
+        Some(token) if sim.revoke_session(token) => (axum::http::StatusCode::OK, "").into_response(),
+        Some(_) => json_response(400, &json!({ "error": "invalid_token", "error_description": "invalid token" })),
+        None => json_response(400, &json!({ "error": "unsupported_token_type", "error_description": "missing token" })),
+    }
 }
 
 fn audience_of(assertion: &str) -> Option<String> {

@@ -478,6 +478,12 @@ impl Sim {
         n
     }
 
+    /// Ends the session of one access token (`/services/oauth2/revoke`);
+    /// false when there was no live session with that token.
+    pub fn revoke_session(&self, token: &str) -> bool {
+        read(&self.inner.sessions).get(token).is_some_and(|s| !s.revoked.swap(true, Ordering::Relaxed))
+    }
+
     /// Ages every session of an org by `by` (to test the inactivity timeout
     /// without waiting two hours).
     pub fn age_sessions(&self, org_id: &str, by: Duration) {

@@ -102,6 +102,30 @@ async fn an_expired_or_revoked_session_answers_401_invalid_session_id() {
 }
 
 #[tokio::test]
+async fn a_revoked_access_token_opens_nothing_and_a_second_revocation_says_invalid_token() {
+    let env = env().await;
+    let token = env.login().await;
+    let other = env.login().await;
+    let url = format!("{}/services/oauth2/revoke", env.server.url);
+    let revoke = |token: String| {
+        let url = url.clone();
+        async move {
+            let response =
+                reqwest::Client::new().post(url).form(&[("token", token)]).send().await.expect("sfsim answers");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("body"))
+        }
+    };
+    assert_eq!(revoke(token.clone()).await, (200, String::new()));
+    assert_eq!(env.query(&token, "SELECT Id FROM Lead").await.status, 401);
+    assert_eq!(env.query(&other, "SELECT Id FROM Lead").await.status, 200, "only that session ends");
+    let (status, body) = revoke(token).await;
+    assert_eq!(status, 400);
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(body["error"], "invalid_token");
+}
+
+#[tokio::test]
 async fn a_session_of_one_org_never_sees_another_orgs_data() {
     let env = env().await;
     let other = sfsim::fixture::connected_org(&env.server.sim, "Other").expect("org");
