@@ -22,6 +22,9 @@
 //!   declared with [`Topology::rpc_queue`], and [`RpcClient::call`] waits
 //!   for the reply through direct reply-to. Nothing of it is persisted:
 //!   replies carry secrets.
+//! - [`Broker::broadcast`] and [`Broker::listen`]: news every process hears
+//!   (a fanout exchange, a private queue per listener), such as "this
+//!   tenant's connection changed".
 //!
 //! **Architecture invariant:** a delivery is acked only after its outcome is
 //! durable: the handler finished, or the copy on the retry or dead-letter
@@ -30,6 +33,7 @@
 //! its caller retries if the answer is lost.)
 
 mod batch;
+mod broadcast;
 mod broker;
 mod consume;
 mod headers;
@@ -40,6 +44,7 @@ mod settle;
 mod topology;
 
 pub use batch::{BatchHandler, BatchOptions};
+pub use broadcast::{Listener, Listening};
 pub use broker::{Broker, BrokerOptions};
 pub use consume::{ConsumerHandle, ConsumerOptions, Failure, Handler, Incoming, Outcome};
 pub use headers::{ATTEMPT_HEADER, ERROR_HEADER, FIRST_ATTEMPT_HEADER, LAST_ERROR_HEADER, TENANT_HEADER};

@@ -1,0 +1,133 @@
+//! News every process must hear, not one consumer of many: a fanout
+//! exchange, and in each listening process a private queue bound to it.
+//!
+//! The token-broker uses it to say "this tenant's connection changed" to
+//! its other replicas and to every service caching a token. A private queue
+//! (server-named, exclusive, auto-deleted) lives only as long as its
+//! connection, so news sent while a process was disconnected is lost to it:
+//! [`Listener::resubscribed`] tells the listener after every new
+//! subscription, and it must assume it missed something (drop its caches).
+//! Nothing here is persisted, and what is sent must carry no secret.
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::StreamExt as _;
+use lapin::{
+    BasicProperties,
+    options::{BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+    types::{FieldTable, ShortString},
+};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::{Broker, PublishError};
+
+/// What a listening process does with the news.
+pub trait Listener: Send + Sync + 'static {
+    /// One message as sent.
+    fn heard(&self, body: &[u8]);
+    /// A new subscription is in place (the first, or after a lost
+    /// connection): anything sent before it may have been missed.
+    fn resubscribed(&self);
+}
+
+/// Stops a listener when dropped or [`stop`](Self::stop)ped.
+pub struct Listening {
+    stop: CancellationToken,
+}
+
+impl Listening {
+    /// Stops listening.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Broker {
+    /// Listens to the fanout exchange `exchange` (declared durable if
+    /// missing) with a private queue, resubscribing on every new connection.
+    pub fn listen(&self, exchange: &'static str, listener: impl Listener) -> Listening {
+        let stop = CancellationToken::new();
+        let span = tracing::info_span!("amqp.listen", exchange);
+        tokio::spawn(listen(self.clone(), exchange, Arc::new(listener), stop.clone()).instrument(span));
+        Listening { stop }
+    }
+
+    /// Sends `body` to every process listening on `exchange`, waiting for
+    /// the broker's confirm. Nobody listening is not an error: nobody then
+    /// holds anything the news is about.
+    pub async fn broadcast(&self, exchange: &str, body: &[u8]) -> Result<(), PublishError> {
+        let properties = BasicProperties::default()
+            .with_content_type(ShortString::from("application/json"))
+            .with_delivery_mode(1)
+            .with_app_id(ShortString::from(self.service()));
+        match self.publish_with(exchange, "", body, properties).await {
+            Err(PublishError::Unroutable { .. }) => Ok(()),
+            other => other,
+        }
+    }
+}
+
+async fn listen(broker: Broker, exchange: &'static str, listener: Arc<dyn Listener>, stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        let link = tokio::select! {
+            link = broker.link() => match link { Some(l) => l, None => return },
+            _ = stop.cancelled() => return,
+        };
+        let subscribed = async {
+            let channel = link.connection.create_channel().await?;
+            let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+            channel
+                .exchange_declare(exchange.into(), lapin::ExchangeKind::Fanout, durable, FieldTable::default())
+                .await?;
+            let private = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+            let queue = channel.queue_declare("".into(), private, FieldTable::default()).await?;
+            channel
+                .queue_bind(
+                    queue.name().clone(),
+                    exchange.into(),
+                    "".into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+            let no_ack = BasicConsumeOptions { no_ack: true, exclusive: true, ..Default::default() };
+            let consumer =
+                channel.basic_consume(queue.name().clone(), "".into(), no_ack, FieldTable::default()).await?;
+            lapin::Result::Ok((channel, consumer))
+        }
+        .await;
+        let (_channel, mut consumer) = match subscribed {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen; retrying on the next connection");
+                link.broken.cancel();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        listener.resubscribed();
+        tracing::debug!("listening");
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = link.broken.cancelled() => break,
+                next = consumer.next() => match next {
+                    Some(Ok(delivery)) => listener.heard(&delivery.data),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "the listening channel failed; listening again");
+                        break;
+                    }
+                    None => break,
+                },
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
