@@ -24,11 +24,11 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 use crate::{
-    connection::{self, ConnectionView, NewConnection},
+    connection::{self, ConnectionView, NewConnection, Saved},
     hints::Cause,
     login_url::{Allowlist, DEFAULT_LOGIN_URL, InstanceUrlRefusal},
     private_key::RsaPrivateKey,
-    sealed::Keyring,
+    sealed::{Binding, Keyring},
     token::{self, Issued, TokenError, Tokens},
     user_link,
 };
@@ -247,13 +247,15 @@ async fn connect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang, 
         tracing::info!(tenant_id = %tenant, error = %e, "registration refused: the token exchange failed");
         exchange_problem(&e, lang)
     })?;
-    let issued = Issued::from_grant(grant, &api.allowlist).map_err(|refusal| {
+    let mut issued = Issued::from_grant(grant, &api.allowlist, 0).map_err(|refusal| {
         tracing::warn!(tenant_id = %tenant, %login_url, reason = %refusal,
             "registration refused: the token exchange answered an instance_url no token is sent to");
         instance_url_problem(&refusal, lang)
     })?;
 
-    let sealed = api.keyring.seal(key.pkcs8_der(), tenant.as_str().as_bytes());
+    let binding =
+        Binding { tenant: tenant.as_str(), login_url: &login_url, username: &username, consumer_key: &consumer_key };
+    let sealed = api.keyring.seal(key.pkcs8_der(), &binding.aad());
     let new = NewConnection {
         consumer_key: &consumer_key,
         username: &username,
@@ -264,10 +266,13 @@ async fn connect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang, 
         objects: &objects,
         sealed_key: &sealed,
     };
-    let (stored, links_dropped) = connection::save(&api.pool, &tenant, &new)
+    let Saved { stored, links_dropped, replaced } = connection::save(&api.pool, &tenant, &new)
         .await
         .map_err(|e| LocalizedProblem::internal(lang, "storing the connection", &e))?;
-    api.tokens.forget(&tenant);
+    issued.generation = stored.generation;
+    if let Some(replaced) = replaced {
+        retire(&api, &tenant, replaced, Some(issued.token_id.clone())).await;
+    }
     api.tokens.seed(&tenant, issued).await;
     tracing::info!(tenant_id = %tenant, organization_id = ?stored.organization_id, links_dropped, "Salesforce connection registered");
 
@@ -298,12 +303,31 @@ async fn disconnect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lan
     let deleted = connection::delete(&api.pool, &tenant)
         .await
         .map_err(|e| LocalizedProblem::internal(lang, "deleting the connection", &e))?;
-    api.tokens.forget(&tenant);
-    if !deleted {
+    let Some(generation) = deleted else {
         return Err(LocalizedProblem::new(Problem::not_connected(tenant.as_str()), lang));
-    }
-    tracing::info!(tenant_id = %tenant, "Salesforce connection removed with its key, cached token and user links");
+    };
+    retire(&api, &tenant, generation, None).await;
+    tracing::info!(tenant_id = %tenant, "Salesforce connection removed with its key, cached tokens and user links");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The connection of `generation` is gone (removed, or replaced by one that
+/// keeps the session `keep`): this replica revokes the token it holds, and
+/// the news tells the other replicas and every service caching tokens to
+/// drop theirs.
+async fn retire(api: &Api, tenant: &TenantId, generation: i64, keep: Option<String>) {
+    api.tokens.retire(tenant, generation, keep.as_deref()).await;
+    let news = fa_tokens::Retired { tenant_id: tenant.to_string(), generation, keep_token_id: keep };
+    let sent = match serde_json::to_vec(&news) {
+        Ok(body) => api.broker.broadcast(fa_tokens::CONNECTIONS_EXCHANGE, &body).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = sent {
+        // Other replicas still check the generation before handing a token
+        // out; services keep theirs until Salesforce refuses it.
+        tracing::error!(tenant_id = %tenant, generation, error = %e,
+            "could not tell the other replicas and services that the connection changed");
+    }
 }
 
 /// Runs `call` against the tenant's org with a token from the cache, once
@@ -353,6 +377,25 @@ fn token_problem(e: &TokenError, tenant: &TenantId, lang: Lang) -> LocalizedProb
             ),
         ),
         TokenError::InstanceUrlNotAllowed(refusal) => return instance_url_problem(refusal, lang),
+        // 502 like every other failure of the stored connection to log in
+        // (the users path documents no other status for it).
+        TokenError::LoginUrlNotAllowed(url) => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "login_url_not_allowed",
+            "The stored login URL is not allowed",
+            Text::new(
+                format!(
+                    "The connection's login_url {url} is not allowed by FA_SF_LOGIN_URL_ALLOWLIST, so no login was \
+                     attempted. Register the connection again with https://login.salesforce.com, \
+                     https://test.salesforce.com or your https://<My Domain>.my.salesforce.com."
+                ),
+                format!(
+                    "接続のログイン URL「{url}」は FA_SF_LOGIN_URL_ALLOWLIST で許可されていないため、ログインしませんでした。\
+                     https://login.salesforce.com、https://test.salesforce.com、または https://<私のドメイン>.my.salesforce.com \
+                     で接続を登録し直してください。"
+                ),
+            ),
+        ),
         TokenError::Internal(_) => Problem::internal(),
     };
     LocalizedProblem::new(problem, lang)

@@ -37,6 +37,9 @@ pub struct StoredConnection {
     pub connected_at: OffsetDateTime,
     /// When a token was last obtained.
     pub last_token_at: Option<OffsetDateTime>,
+    /// Taken from one sequence each time the row is saved: tokens are minted
+    /// for a generation, and retired with it.
+    pub generation: i64,
 }
 
 /// What a successful registration stores.
@@ -111,7 +114,8 @@ pub fn consumer_key_hint(key: &str) -> String {
 }
 
 const COLUMNS: &str = "tenant_id, consumer_key, username, login_url, instance_url, organization_id, \
-    salesforce_user_id, objects, key_id, private_key_ciphertext, status, last_error, connected_at, last_token_at";
+    salesforce_user_id, objects, key_id, private_key_ciphertext, status, last_error, connected_at, last_token_at, \
+    generation";
 
 fn from_row(row: &sqlx::postgres::PgRow) -> Result<StoredConnection, sqlx::Error> {
     let objects: Vec<String> = row.try_get("objects")?;
@@ -133,6 +137,7 @@ fn from_row(row: &sqlx::postgres::PgRow) -> Result<StoredConnection, sqlx::Error
         last_error: row.try_get("last_error")?,
         connected_at: row.try_get("connected_at")?,
         last_token_at: row.try_get("last_token_at")?,
+        generation: row.try_get("generation")?,
     })
 }
 
@@ -143,22 +148,29 @@ pub async fn load(pool: &PgPool, tenant: &TenantId) -> Result<Option<StoredConne
     row.as_ref().map(from_row).transpose()
 }
 
-/// Stores a registration, replacing an earlier one. User links stay when the
-/// org is the same and are dropped when it changed (behaviour.md §1).
-/// Returns the stored connection and whether links were dropped.
-pub async fn save(
-    pool: &PgPool,
-    tenant: &TenantId,
-    new: &NewConnection<'_>,
-) -> Result<(StoredConnection, u64), sqlx::Error> {
+/// What [`save`] did.
+#[derive(Debug)]
+pub struct Saved {
+    /// The connection as stored now, with its new generation.
+    pub stored: StoredConnection,
+    /// User links dropped because the org changed.
+    pub links_dropped: u64,
+    /// The generation of the connection it replaced, if any.
+    pub replaced: Option<i64>,
+}
+
+/// Stores a registration, replacing an earlier one, under a new generation.
+/// User links stay when the org is the same and are dropped when it changed
+/// (behaviour.md §1).
+pub async fn save(pool: &PgPool, tenant: &TenantId, new: &NewConnection<'_>) -> Result<Saved, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let previous: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT organization_id FROM connections WHERE tenant_id = $1 FOR UPDATE")
+    let previous: Option<(Option<String>, i64)> =
+        sqlx::query_as("SELECT organization_id, generation FROM connections WHERE tenant_id = $1 FOR UPDATE")
             .bind(tenant.as_str())
             .fetch_optional(&mut *tx)
             .await?;
     let mut dropped = 0;
-    if let Some((previous_org,)) = previous {
+    if let Some((previous_org, _)) = &previous {
         let same_org = previous_org.is_some() && previous_org.as_deref() == new.organization_id;
         if !same_org {
             dropped = sqlx::query("DELETE FROM user_links WHERE tenant_id = $1")
@@ -178,7 +190,7 @@ pub async fn save(
              instance_url = EXCLUDED.instance_url, organization_id = EXCLUDED.organization_id,
              salesforce_user_id = EXCLUDED.salesforce_user_id, objects = EXCLUDED.objects, key_id = EXCLUDED.key_id,
              private_key_ciphertext = EXCLUDED.private_key_ciphertext, status = 'connected', last_error = NULL,
-             connected_at = now(), last_token_at = now()
+             connected_at = now(), last_token_at = now(), generation = nextval('connection_generations')
          RETURNING {COLUMNS}"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -196,14 +208,25 @@ pub async fn save(
         .await?;
     let stored = from_row(&row)?;
     tx.commit().await?;
-    Ok((stored, dropped))
+    Ok(Saved { stored, links_dropped: dropped, replaced: previous.map(|(_, generation)| generation) })
 }
 
-/// Removes the connection and, with it, its user links. False when there was
-/// none.
-pub async fn delete(pool: &PgPool, tenant: &TenantId) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM connections WHERE tenant_id = $1").bind(tenant.as_str()).execute(pool).await?;
-    Ok(done.rows_affected() > 0)
+/// Removes the connection and, with it, its user links. Returns the
+/// generation removed, `None` when there was no connection.
+pub async fn delete(pool: &PgPool, tenant: &TenantId) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("DELETE FROM connections WHERE tenant_id = $1 RETURNING generation")
+        .bind(tenant.as_str())
+        .fetch_optional(pool)
+        .await
+}
+
+/// The generation of the tenant's connection, `None` when it has none: the
+/// check a cached token passes before it is handed out.
+pub async fn generation(pool: &PgPool, tenant: &TenantId) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT generation FROM connections WHERE tenant_id = $1")
+        .bind(tenant.as_str())
+        .fetch_optional(pool)
+        .await
 }
 
 /// A token was obtained: the connection works (again).
@@ -235,17 +258,20 @@ pub async fn record_failure(pool: &PgPool, tenant: &TenantId, code: &str, detail
     .map(|_| ())
 }
 
-/// Stores the key sealed again under the current encryption key (rotation),
-/// unless the row changed meanwhile.
-pub async fn reseal(pool: &PgPool, tenant: &TenantId, old_key_id: &str, sealed: &Sealed) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE connections SET key_id = $3, private_key_ciphertext = $4 WHERE tenant_id = $1 AND key_id = $2")
-        .bind(tenant.as_str())
-        .bind(old_key_id)
-        .bind(&sealed.key_id)
-        .bind(&sealed.blob)
-        .execute(pool)
-        .await
-        .map(|_| ())
+/// Stores the key sealed again (under the current encryption key, bound to
+/// its registration), unless the row's key changed meanwhile.
+pub async fn reseal(pool: &PgPool, tenant: &TenantId, old_blob: &[u8], sealed: &Sealed) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE connections SET key_id = $3, private_key_ciphertext = $4
+         WHERE tenant_id = $1 AND private_key_ciphertext = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(old_blob)
+    .bind(&sealed.key_id)
+    .bind(&sealed.blob)
+    .execute(pool)
+    .await
+    .map(|_| ())
 }
 
 #[cfg(test)]

@@ -19,8 +19,10 @@
 //! **Architecture invariant:** only the token-broker ever reads a private
 //! key, and it leaves the process only as AES-256-GCM ciphertext.
 //!
-//! It publishes `import.requested` to `salesforce.commands` and serves
-//! token requests on `token-broker.tokens`.
+//! It publishes `import.requested` to `salesforce.commands`, serves token
+//! requests on `token-broker.tokens`, and tells every replica and service
+//! on the fanout exchange `token-broker.connections` when a connection was
+//! removed or replaced (`fa_tokens::Retired`).
 
 pub mod api;
 pub mod config;
@@ -81,6 +83,7 @@ pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
     ));
     let server =
         host.broker.serve_rpc(RpcServerOptions::new(fa_tokens::QUEUE), token_queue::TokenQueue::new(tokens.clone()));
+    let _news = host.broker.listen(fa_tokens::CONNECTIONS_EXCHANGE, token::News(tokens.clone()));
     let api = Arc::new(api::Api {
         pool: host.pool.clone(),
         keyring,

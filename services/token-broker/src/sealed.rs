@@ -3,9 +3,15 @@
 //!
 //! Each [`Sealed`] value names the key that sealed it by a key id, so the encryption key can be
 //! rotated: the new key becomes `FA_SF_KEY_ENCRYPTION_KEY`, the old one moves to
-//! `FA_SF_KEY_ENCRYPTION_KEY_PREVIOUS`, old rows still open, and new seals use the new key. The
-//! caller passes the tenant id as additional authenticated data, so a sealed key copied into
-//! another tenant's row does not open.
+//! `FA_SF_KEY_ENCRYPTION_KEY_PREVIOUS`, old rows still open, and new seals use the new key.
+//!
+//! A private key is sealed with a [`Binding`] as additional authenticated data: the tenant,
+//! login URL, username and consumer key it was registered with. A sealed key copied into
+//! another tenant's row does not open, and neither does a row whose login URL, username or
+//! consumer key was edited in the database: whoever can write the `connections` table cannot
+//! make the broker sign an assertion for another user or send it to another host. Keys sealed
+//! before the binding (the tenant id alone, [`Binding::legacy_aad`]) still open, and are sealed
+//! again with their binding at their next token exchange.
 
 use std::fmt;
 
@@ -57,6 +63,40 @@ pub enum OpenError {
          truncated, or copied from another tenant's row"
     )]
     Corrupt,
+}
+
+/// What a sealed private key belongs to: the registration's tenant, login URL, username and
+/// consumer key.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    /// The tenant id.
+    pub tenant: &'a str,
+    /// The checked login URL.
+    pub login_url: &'a str,
+    /// The Salesforce username.
+    pub username: &'a str,
+    /// The Connected App's consumer key.
+    pub consumer_key: &'a str,
+}
+
+impl Binding<'_> {
+    /// The additional authenticated data: a version tag, then each field with its length in
+    /// front (4 bytes, big-endian), so no two bindings give the same bytes.
+    pub fn aad(&self) -> Vec<u8> {
+        let fields = [self.tenant, self.login_url, self.username, self.consumer_key];
+        let mut aad = Vec::with_capacity(16 + fields.iter().map(|f| f.len() + 4).sum::<usize>());
+        aad.extend_from_slice(b"fa-sf-key-v2");
+        for field in fields {
+            aad.extend_from_slice(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
+            aad.extend_from_slice(field.as_bytes());
+        }
+        aad
+    }
+
+    /// What keys sealed before the binding were sealed with: the tenant id alone.
+    pub fn legacy_aad(&self) -> &[u8] {
+        self.tenant.as_bytes()
+    }
 }
 
 impl SealingKey {
@@ -244,6 +284,39 @@ mod tests {
     fn the_ciphertext_does_not_contain_the_plaintext() {
         let sealed = Keyring::new(&NEW, &[]).seal(PLAINTEXT, TENANT);
         assert!(!sealed.blob.windows(8).any(|w| PLAINTEXT.windows(8).any(|p| p == w)));
+    }
+
+    fn binding<'a>(login_url: &'a str, username: &'a str, consumer_key: &'a str) -> Binding<'a> {
+        Binding { tenant: "acme", login_url, username, consumer_key }
+    }
+
+    #[test]
+    fn a_key_sealed_with_its_binding_opens_only_with_the_same_four_fields() {
+        let keyring = Keyring::new(&NEW, &[]);
+        let registered = binding("https://login.salesforce.com", "ops@acme.example", "3MVG9key");
+        let sealed = keyring.seal(PLAINTEXT, &registered.aad());
+        assert_eq!(opened(&keyring, &sealed, &registered.aad()), Ok(PLAINTEXT.to_vec()));
+        let edited = [
+            Binding { tenant: "other", ..registered },
+            binding("https://evil.example", "ops@acme.example", "3MVG9key"),
+            binding("https://login.salesforce.com", "ceo@acme.example", "3MVG9key"),
+            binding("https://login.salesforce.com", "ops@acme.example", "3MVG9other"),
+            // Bytes moved from one field to the next do not give the same data.
+            binding("https://login.salesforce.com", "ops@acme.example3", "MVG9key"),
+        ];
+        for edit in edited {
+            assert_eq!(opened(&keyring, &sealed, &edit.aad()), Err(OpenError::Corrupt), "{edit:?}");
+        }
+        assert_eq!(opened(&keyring, &sealed, registered.legacy_aad()), Err(OpenError::Corrupt));
+    }
+
+    #[test]
+    fn a_key_sealed_before_the_binding_opens_with_the_tenant_alone() {
+        let keyring = Keyring::new(&NEW, &[]);
+        let registered = binding("https://login.salesforce.com", "ops@acme.example", "3MVG9key");
+        let legacy = keyring.seal(PLAINTEXT, b"acme");
+        assert_eq!(opened(&keyring, &legacy, registered.legacy_aad()), Ok(PLAINTEXT.to_vec()));
+        assert_eq!(opened(&keyring, &legacy, &registered.aad()), Err(OpenError::Corrupt));
     }
 
     #[test]

@@ -9,6 +9,15 @@
 //! cause one refresh (a report naming a token that is no longer the current
 //! one gets the current one). A failed exchange is remembered for a short
 //! while, so a broken connection is not hammered (logins are rate-limited).
+//!
+//! A token belongs to one generation of the connection (see
+//! [`fa_tokens::Retired`]). Before a cached token is handed out, the row's
+//! generation is read (one primary-key lookup; callers cache tokens, so the
+//! broker is asked rarely): a token of a removed or replaced connection is
+//! never handed out again, by any replica. Removing or replacing a
+//! connection [`retire`](Tokens::retire)s the old generation: the replica
+//! that did it, and every other on hearing the news, drops the token it
+//! holds and revokes its Salesforce session.
 
 use std::{
     collections::HashMap,
@@ -26,7 +35,7 @@ use crate::{
     hints::Cause,
     login_url::{Allowlist, InstanceUrlRefusal},
     private_key::RsaPrivateKey,
-    sealed::Keyring,
+    sealed::{Binding, Keyring},
 };
 
 /// A token handed out.
@@ -43,13 +52,15 @@ pub struct Issued {
     pub organization_id: Option<String>,
     /// The connection's own user, from the exchange.
     pub user_id: Option<String>,
+    /// The generation of the connection it was minted for.
+    pub generation: i64,
 }
 
 impl Issued {
-    /// Wraps a grant whose `instance_url` a bearer token may be sent to
-    /// ([`Allowlist::check_instance_url`]); otherwise the token is dropped
-    /// unused and the refusal says why.
-    pub fn from_grant(grant: TokenGrant, allowlist: &Allowlist) -> Result<Self, InstanceUrlRefusal> {
+    /// Wraps a grant for the connection of `generation` whose `instance_url`
+    /// a bearer token may be sent to ([`Allowlist::check_instance_url`]);
+    /// otherwise the token is dropped unused and the refusal says why.
+    pub fn from_grant(grant: TokenGrant, allowlist: &Allowlist, generation: i64) -> Result<Self, InstanceUrlRefusal> {
         allowlist.check_instance_url(&grant.instance_url)?;
         let token_id = token_id(grant.access_token.expose_secret());
         Ok(Self {
@@ -58,6 +69,7 @@ impl Issued {
             token_id,
             organization_id: grant.organization_id,
             user_id: grant.user_id,
+            generation,
         })
     }
 }
@@ -86,6 +98,14 @@ pub enum TokenError {
     /// The login URL did not answer.
     #[error("Salesforce's login URL did not answer: {0}")]
     Unreachable(String),
+    /// The stored login URL is not on the allowlist (the row was edited, or
+    /// the allowlist narrowed): no assertion is signed for it.
+    #[error(
+        "the connection's login_url {0} is not allowed by FA_SF_LOGIN_URL_ALLOWLIST; no token was requested. \
+         Register the connection again with https://login.salesforce.com, https://test.salesforce.com or the org's \
+         My Domain"
+    )]
+    LoginUrlNotAllowed(String),
     /// The grant named an `instance_url` no token is sent to.
     #[error(
         "the token exchange answered with an unusable instance_url: {0}; the token was not used. Check the \
@@ -105,6 +125,7 @@ impl TokenError {
             Self::NotConnected(_) => "not_connected",
             Self::Rejected { .. } => "salesforce_rejected",
             Self::Unreachable(_) => "salesforce_unreachable",
+            Self::LoginUrlNotAllowed(_) => "login_url_not_allowed",
             Self::InstanceUrlNotAllowed(_) => InstanceUrlRefusal::CODE,
             Self::Internal(_) => "internal_error",
         }
@@ -153,6 +174,9 @@ impl Tokens {
             metrics::counter!("fa_token_requests_total", "outcome" => outcome).increment(0);
         }
         metrics::counter!("fa_token_exchanges_total", "outcome" => "succeeded", "error" => "").increment(0);
+        for outcome in ["revoked", "failed"] {
+            metrics::counter!("fa_token_revocations_total", "outcome" => outcome).increment(0);
+        }
         Self { pool, keyring, http, allowlist, slots: Mutex::new(HashMap::new()), failure_hold }
     }
 
@@ -182,7 +206,24 @@ impl Tokens {
         let slot = self.slot(tenant);
         let mut state = slot.state.lock().await;
         match &*state {
-            Ready(issued) if invalid != Some(issued.token_id.as_str()) => return Ok((issued.clone(), Served::Cached)),
+            Ready(issued) if invalid != Some(issued.token_id.as_str()) => {
+                match connection::generation(&self.pool, tenant).await {
+                    Ok(Some(current)) if current == issued.generation => return Ok((issued.clone(), Served::Cached)),
+                    Ok(Some(_)) => {
+                        tracing::info!(tenant_id = %tenant, token_id = %issued.token_id,
+                            "the connection was replaced since this token was minted; minting one for the new one");
+                    }
+                    Ok(None) => {
+                        let stale = issued.clone();
+                        *state = Empty;
+                        drop(state);
+                        self.forget(tenant);
+                        self.revoke(tenant, &stale).await;
+                        return Err(TokenError::NotConnected(tenant.to_string()));
+                    }
+                    Err(e) => return Err(internal("reading the connection's generation", &e)),
+                }
+            }
             Ready(issued) => {
                 tracing::info!(tenant_id = %tenant, token_id = %issued.token_id, "a caller reports the token invalid; minting a new one");
             }
@@ -208,6 +249,43 @@ impl Tokens {
         }
     }
 
+    /// The tenant's connection of `generation` (and older) was removed or
+    /// replaced: drops the token held for it and revokes its session, unless
+    /// it is `keep` (Salesforce handed the same session to the new
+    /// connection).
+    pub async fn retire(&self, tenant: &TenantId, generation: i64, keep: Option<&str>) {
+        let slot = self.slot(tenant);
+        let mut state = slot.state.lock().await;
+        let held = match &*state {
+            Ready(issued) if issued.generation <= generation => Some(issued.clone()),
+            Ready(_) => return,
+            _ => None,
+        };
+        *state = Empty;
+        drop(state);
+        if let Some(issued) = held
+            && keep != Some(issued.token_id.as_str())
+        {
+            self.revoke(tenant, &issued).await;
+        }
+    }
+
+    /// Ends the token's Salesforce session; a failure is logged and counted
+    /// (the session then ends with the org's inactivity timeout).
+    async fn revoke(&self, tenant: &TenantId, issued: &Issued) {
+        match oauth::revoke(&self.http, &issued.instance_url, &issued.access_token).await {
+            Ok(()) => {
+                metrics::counter!("fa_token_revocations_total", "outcome" => "revoked").increment(1);
+                tracing::info!(tenant_id = %tenant, token_id = %issued.token_id, "revoked the session of a retired connection");
+            }
+            Err(e) => {
+                metrics::counter!("fa_token_revocations_total", "outcome" => "failed").increment(1);
+                tracing::warn!(tenant_id = %tenant, token_id = %issued.token_id, error = %e,
+                    "could not revoke the session of a retired connection; it ends with the org's session timeout");
+            }
+        }
+    }
+
     /// Starts the cache of a tenant with the token its registration got.
     pub async fn seed(&self, tenant: &TenantId, issued: Issued) {
         let slot = self.slot(tenant);
@@ -225,24 +303,53 @@ impl Tokens {
             .await
             .map_err(|e| internal("reading the connection", &e))?
             .ok_or_else(|| TokenError::NotConnected(tenant.to_string()))?;
-        let der = self.keyring.open(&stored.sealed_key.key_id, &stored.sealed_key.blob, tenant.as_str().as_bytes());
-        let der = der.map_err(|e| {
-            tracing::error!(tenant_id = %tenant, error = %e, "cannot decrypt the stored private key");
-            TokenError::Internal(e.to_string())
-        })?;
+        // The row is not trusted: its login URL passes the allowlist again,
+        // and the key opens only with the fields it was registered with.
+        if let Err(refusal) = self.allowlist.check(&stored.login_url) {
+            let error = TokenError::LoginUrlNotAllowed(stored.login_url.clone());
+            tracing::error!(tenant_id = %tenant, login_url = %stored.login_url, reason = ?refusal,
+                "the stored login_url is not on the allowlist; no assertion is signed");
+            record_failure(&self.pool, tenant, &error).await;
+            return Err(error);
+        }
+        let binding = Binding {
+            tenant: tenant.as_str(),
+            login_url: &stored.login_url,
+            username: &stored.username,
+            consumer_key: &stored.consumer_key,
+        };
+        let sealed = &stored.sealed_key;
+        let (der, legacy) = match self.keyring.open(&sealed.key_id, &sealed.blob, &binding.aad()) {
+            Ok(der) => (der, false),
+            Err(e) => match self.keyring.open(&sealed.key_id, &sealed.blob, binding.legacy_aad()) {
+                Ok(der) => (der, true),
+                Err(_) => {
+                    tracing::error!(tenant_id = %tenant, error = %e,
+                        "the stored private key does not open with the connection's tenant, login URL, username and \
+                         consumer key: the row was edited or copied; register the connection again");
+                    let error = TokenError::Internal(format!(
+                        "{e}. The key opens only with the tenant, login URL, username and consumer key it was \
+                         registered with; register the connection again"
+                    ));
+                    record_failure(&self.pool, tenant, &error).await;
+                    return Err(error);
+                }
+            },
+        };
         let key = {
             use secrecy::ExposeSecret as _;
             RsaPrivateKey::from_pkcs8_der(der.expose_secret())
         }
         .map_err(|e| TokenError::Internal(format!("the stored private key is unusable: {}", e.reason())))?;
-        if stored.sealed_key.key_id != self.keyring.current_id() {
-            // Rotation: the key opened under a previous encryption key; store
-            // it under the current one.
-            let sealed = self.keyring.seal(key.pkcs8_der(), tenant.as_str().as_bytes());
-            if let Err(e) = connection::reseal(&self.pool, tenant, &stored.sealed_key.key_id, &sealed).await {
+        if legacy || !self.keyring.is_current(&sealed.key_id) {
+            // Rotation, or a key sealed before the binding: store it under
+            // the current key, bound to its registration.
+            let resealed = self.keyring.seal(key.pkcs8_der(), &binding.aad());
+            if let Err(e) = connection::reseal(&self.pool, tenant, &sealed.blob, &resealed).await {
                 tracing::warn!(tenant_id = %tenant, error = %e, "could not re-encrypt the key under the current key; will retry next exchange");
             } else {
-                tracing::info!(tenant_id = %tenant, from = %stored.sealed_key.key_id, to = %sealed.key_id, "re-encrypted the private key under the current encryption key");
+                tracing::info!(tenant_id = %tenant, from = %sealed.key_id, to = %resealed.key_id, bound = legacy,
+                    "re-encrypted the private key under the current encryption key, bound to its registration");
             }
         }
 
@@ -256,7 +363,7 @@ impl Tokens {
                 ExchangeError::Unreachable(why) => (TokenError::Unreachable(why.clone()), why),
             })
             .and_then(|grant| {
-                Issued::from_grant(grant, &self.allowlist).map_err(|refusal| {
+                Issued::from_grant(grant, &self.allowlist, stored.generation).map_err(|refusal| {
                     let error = TokenError::InstanceUrlNotAllowed(refusal);
                     let detail = error.to_string();
                     (error, detail)
@@ -282,6 +389,33 @@ impl Tokens {
 }
 
 use State::{Empty, Failed, Ready};
+
+/// A replica hearing that a connection was removed or replaced (by another
+/// replica, or by itself) retires the token it holds for it.
+pub struct News(pub Arc<Tokens>);
+
+impl fa_amqp::Listener for News {
+    fn heard(&self, body: &[u8]) {
+        let Ok(retired) = serde_json::from_slice::<fa_tokens::Retired>(body) else {
+            tracing::warn!("unreadable news on {}; ignored", fa_tokens::CONNECTIONS_EXCHANGE);
+            return;
+        };
+        let Ok(tenant) = TenantId::new(retired.tenant_id) else { return };
+        let tokens = self.0.clone();
+        tokio::spawn(async move { tokens.retire(&tenant, retired.generation, retired.keep_token_id.as_deref()).await });
+    }
+
+    /// Nothing to catch up on: a token is handed out only after its
+    /// connection's generation was read from the database.
+    fn resubscribed(&self) {}
+}
+
+/// Shows the admin why the connection fails (its `last_error`).
+async fn record_failure(pool: &PgPool, tenant: &TenantId, error: &TokenError) {
+    if let Err(db) = connection::record_failure(pool, tenant, error.code(), &error.to_string()).await {
+        tracing::warn!(tenant_id = %tenant, error = %db, "could not record the failure on the connection");
+    }
+}
 
 fn internal(what: &str, e: &dyn std::fmt::Display) -> TokenError {
     tracing::error!(error = %e, "{what} failed");

@@ -37,6 +37,7 @@ impl TokenQueue {
                 token_id: issued.token_id.clone(),
                 organization_id: issued.organization_id.clone(),
                 user_id: issued.user_id.clone(),
+                generation: issued.generation,
             },
             Err(e @ TokenError::NotConnected(_)) => error(e.code(), e.to_string()),
             Err(e) => error(e.code(), e.to_string()),

@@ -20,11 +20,11 @@ use std::{
     time::Duration,
 };
 
-use fa_amqp::{Broker, RpcClient, RpcError};
+use fa_amqp::{Broker, Listening, RpcClient, RpcError};
 use fa_salesforce::Retry;
 use secrecy::SecretString;
 
-pub use protocol::{AccessToken, QUEUE, TokenReply, TokenRequest};
+pub use protocol::{AccessToken, CONNECTIONS_EXCHANGE, QUEUE, Retired, TokenReply, TokenRequest};
 
 /// Why there is no token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,23 +79,74 @@ pub enum CallError {
 type TenantSlot = Arc<tokio::sync::Mutex<Option<Arc<AccessToken>>>>;
 
 /// Tokens from the token-broker, cached locally. Cheap to clone.
+///
+/// A cached token is dropped when the token-broker says its connection was
+/// removed or replaced ([`Retired`], heard on [`CONNECTIONS_EXCHANGE`]), and
+/// a reply minted for a retired connection is never cached. Whenever the
+/// client (re)subscribes to that news it drops every cached token, since it
+/// may have missed some.
 #[derive(Clone)]
 pub struct TokenClient {
     rpc: RpcClient,
     timeout: Duration,
-    tenants: Arc<Mutex<HashMap<String, TenantSlot>>>,
+    cache: Arc<Cache>,
+    _listening: Arc<Listening>,
+}
+
+/// The cached tokens and the generations retired, shared with the listener.
+#[derive(Default)]
+struct Cache {
+    tenants: Mutex<HashMap<String, TenantSlot>>,
+    retired: Mutex<HashMap<String, i64>>,
+}
+
+impl Cache {
+    fn tenants(&self) -> std::sync::MutexGuard<'_, HashMap<String, TenantSlot>> {
+        self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn is_retired(&self, tenant: &str, generation: i64) -> bool {
+        let retired = self.retired.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        retired.get(tenant).is_some_and(|&up_to| generation <= up_to)
+    }
+}
+
+struct News(Arc<Cache>);
+
+impl fa_amqp::Listener for News {
+    fn heard(&self, body: &[u8]) {
+        let Ok(retired) = serde_json::from_slice::<Retired>(body) else {
+            tracing::warn!("unreadable news on {CONNECTIONS_EXCHANGE}; dropping every cached token to be safe");
+            self.0.tenants().clear();
+            return;
+        };
+        {
+            let mut floors = self.0.retired.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let floor = floors.entry(retired.tenant_id.clone()).or_insert(retired.generation);
+            *floor = (*floor).max(retired.generation);
+        }
+        if self.0.tenants().remove(&retired.tenant_id).is_some() {
+            tracing::info!(tenant_id = %retired.tenant_id, generation = retired.generation,
+                "the tenant's connection changed; its cached token is dropped");
+        }
+    }
+
+    fn resubscribed(&self) {
+        self.0.tenants().clear();
+    }
 }
 
 impl TokenClient {
     /// A client asking over `broker`; a request waits at most `timeout`
     /// for the broker's answer (a cold token costs one Salesforce login).
     pub fn new(broker: Broker, timeout: Duration) -> Self {
-        Self { rpc: RpcClient::new(broker), timeout, tenants: Arc::new(Mutex::new(HashMap::new())) }
+        let cache = Arc::new(Cache::default());
+        let listening = broker.listen(CONNECTIONS_EXCHANGE, News(cache.clone()));
+        Self { rpc: RpcClient::new(broker), timeout, cache, _listening: Arc::new(listening) }
     }
 
     fn slot(&self, tenant: &str) -> TenantSlot {
-        let mut tenants = self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        tenants.entry(tenant.to_owned()).or_default().clone()
+        self.cache.tenants().entry(tenant.to_owned()).or_default().clone()
     }
 
     /// The tenant's token: from the local cache, else from the broker (one
@@ -129,7 +180,7 @@ impl TokenClient {
 
     /// Drops the tenant's cached token.
     pub fn forget(&self, tenant: &str) {
-        self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(tenant);
+        self.cache.tenants().remove(tenant);
     }
 
     fn settle(
@@ -159,9 +210,26 @@ impl TokenClient {
         }
     }
 
-    /// One request to the broker; a broken connection is retried once.
+    /// One request to the broker, asked once more when the answer is a token
+    /// of a connection already retired (a reply that crossed the news).
     async fn ask(&self, request: TokenRequest) -> Result<AccessToken, TokenError> {
-        let body = serde_json::to_vec(&request).map_err(|e| TokenError::Unavailable(e.to_string()))?;
+        let token = self.ask_once(&request).await?;
+        if !self.cache.is_retired(&request.tenant_id, token.generation) {
+            return Ok(token);
+        }
+        let token = self.ask_once(&request).await?;
+        if self.cache.is_retired(&request.tenant_id, token.generation) {
+            return Err(TokenError::Unavailable(format!(
+                "the token-broker answered twice with a token of tenant {}'s removed or replaced connection",
+                request.tenant_id
+            )));
+        }
+        Ok(token)
+    }
+
+    /// One request to the broker; a broken connection is retried once.
+    async fn ask_once(&self, request: &TokenRequest) -> Result<AccessToken, TokenError> {
+        let body = serde_json::to_vec(request).map_err(|e| TokenError::Unavailable(e.to_string()))?;
         let mut attempt = 0;
         let reply = loop {
             attempt += 1;
@@ -172,7 +240,7 @@ impl TokenClient {
             }
         };
         match serde_json::from_slice::<TokenReply>(&reply) {
-            Ok(TokenReply::Token { access_token, instance_url, token_id, organization_id, user_id }) => {
+            Ok(TokenReply::Token { access_token, instance_url, token_id, organization_id, user_id, generation }) => {
                 if let Err(refusal) = instance_url::for_client(&instance_url) {
                     // The broker checks every grant, so this is a reply that
                     // did not come from it (or a broker that does not check):
@@ -193,10 +261,11 @@ impl TokenClient {
                     token_id,
                     organization_id,
                     user_id,
+                    generation,
                 })
             }
             Ok(TokenReply::Error { code, .. }) if code == "not_connected" => {
-                Err(TokenError::NotConnected { tenant: request.tenant_id })
+                Err(TokenError::NotConnected { tenant: request.tenant_id.clone() })
             }
             Ok(TokenReply::Error { code, message }) => Err(TokenError::Failed { code, message }),
             Err(e) => Err(TokenError::Unavailable(format!("unreadable reply from the token-broker: {e}"))),

@@ -42,6 +42,10 @@ pub enum TokenReply {
         /// The connection's own user (`005…`).
         #[serde(default)]
         user_id: Option<String>,
+        /// The generation of the connection the token was minted for (see
+        /// [`Retired`]).
+        #[serde(default)]
+        generation: i64,
     },
     /// No token.
     Error {
@@ -58,13 +62,14 @@ pub enum TokenReply {
 impl std::fmt::Debug for TokenReply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Token { access_token: _, instance_url, token_id, organization_id, user_id } => f
+            Self::Token { access_token: _, instance_url, token_id, organization_id, user_id, generation } => f
                 .debug_struct("Token")
                 .field("access_token", &"[redacted]")
                 .field("instance_url", instance_url)
                 .field("token_id", token_id)
                 .field("organization_id", organization_id)
                 .field("user_id", user_id)
+                .field("generation", generation)
                 .finish(),
             Self::Error { code, message } => {
                 f.debug_struct("Error").field("code", code).field("message", message).finish()
@@ -86,6 +91,8 @@ pub struct AccessToken {
     pub organization_id: Option<String>,
     /// The connection's own user (`005…`): the Task owner fallback.
     pub user_id: Option<String>,
+    /// The generation of the connection it was minted for.
+    pub generation: i64,
 }
 
 impl std::fmt::Debug for AccessToken {
@@ -107,8 +114,33 @@ impl AccessToken {
             token_id: self.token_id.clone(),
             organization_id: self.organization_id.clone(),
             user_id: self.user_id.clone(),
+            generation: self.generation,
         }
     }
+}
+
+/// The fanout exchange on which the token-broker says that a tenant's
+/// connection changed ([`Retired`]); every broker replica and every
+/// [`TokenClient`](crate::TokenClient) listens on it.
+pub const CONNECTIONS_EXCHANGE: &str = "token-broker.connections";
+
+/// News from the token-broker: the tenant's connection was removed or
+/// replaced, so no token minted for a connection of `generation` or older
+/// may be used again.
+///
+/// Every stored connection has a generation, taken from one PostgreSQL
+/// sequence each time it is saved; removing or replacing it retires its
+/// generation. It carries no token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retired {
+    /// The tenant.
+    pub tenant_id: String,
+    /// Tokens of this generation and older are dead.
+    pub generation: i64,
+    /// A token that must not be revoked though old: after a re-connect with
+    /// the same user, Salesforce may hand the same session out again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_token_id: Option<String>,
 }
 
 #[cfg(test)]
@@ -124,6 +156,7 @@ mod tests {
             token_id: "0123456789abcdef".to_owned(),
             organization_id: Some("00Dxx0000001gPLEAY".to_owned()),
             user_id: Some("005xx000001SwiUAAS".to_owned()),
+            generation: 7,
         }
     }
 

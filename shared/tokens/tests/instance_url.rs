@@ -31,6 +31,7 @@ impl RpcHandler for Server {
             token_id: "0123456789abcdef".to_owned(),
             organization_id: None,
             user_id: None,
+            generation: 1,
         };
         serde_json::to_vec(&reply).expect("a reply encodes")
     }

@@ -62,6 +62,23 @@ impl Stack {
         self.service = launch(&self.env, self.port).await;
     }
 
+    /// A second replica of the broker on the same database and vhost, with
+    /// its own admin port.
+    pub async fn another_replica(&self) -> (Service, u16) {
+        let port = fa_testkit::process::free_port().expect("port");
+        let mut env = self.env.clone();
+        env.insert("FA_SF_HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}"));
+        (launch(&env, port).await, port)
+    }
+
+    /// Whether sfsim still accepts `token` for an API call.
+    pub async fn session_live(&self, token: &str) -> bool {
+        let url = format!("{}/services/data/v62.0/limits", self.sfsim.url);
+        let status = self.http.get(url).bearer_auth(token).send().await.expect("sfsim answers").status().as_u16();
+        assert!(status == 200 || status == 401, "sfsim answered {status}");
+        status == 200
+    }
+
     /// Everything the process logged, on both streams.
     pub fn logs(&self) -> String {
         format!("{}\n{}", self.service.stdout(), self.service.stderr())
