@@ -54,7 +54,7 @@ const RATE: usize = 1_500;
 const TRICKLE: usize = 30;
 const BASELINE_EVENTS: usize = 1_000;
 const LATENCY_MS: u64 = 150;
-const ADMIN_TOKEN: &str = "bench-admin-token";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdefgh";
 /// Records seeded per tenant: enough Leads and Contacts for every event of
 /// both runs to name or match one of its own.
 const SEEDED: usize = 1_600;

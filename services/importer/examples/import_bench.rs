@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 const RECORDS: usize = 100_000;
 const PAGE_LATENCY_MS: u64 = 100;
-const ADMIN_TOKEN: &str = "bench-admin-token";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdefgh";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -8,13 +8,12 @@ use axum::{
     Json, Router,
     extract::{Path, Query, State},
     http::StatusCode,
-    middleware,
     response::{IntoResponse, Response},
     routing::post,
 };
 use fa_amqp::Broker;
 use fa_messages::{ImportReason, ImportRequestedV1, TenantId, timestamp::format_utc_millis};
-use fa_runtime::admin::{AdminToken, Lang, LocalizedProblem, Problem, Text, require_admin_token};
+use fa_runtime::admin::{AdminToken, Lang, LocalizedProblem, Problem, Text};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -35,10 +34,9 @@ type Answer = Result<Response, LocalizedProblem>;
 
 /// The routes, behind the admin token.
 pub fn router(api: Arc<Api>, token: AdminToken) -> Router {
-    Router::new()
-        .route("/v1/tenants/{tenant_id}/imports", post(request_import).get(show_imports))
-        .with_state(api)
-        .route_layer(middleware::from_fn_with_state(token, require_admin_token))
+    let routes =
+        Router::new().route("/v1/tenants/{tenant_id}/imports", post(request_import).get(show_imports)).with_state(api);
+    fa_runtime::admin::protect(routes, token)
 }
 
 async fn connected(api: &Api, tenant_id: &str, lang: Lang) -> Result<(TenantId, Vec<String>), LocalizedProblem> {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fa_runtime::config::{ADMIN_TOKEN_HINT, ApiVersion};
+use fa_runtime::config::ApiVersion;
 use fa_runtime::{CommonConfig, ConfigError, Settings, launch::ServiceConfig};
 use secrecy::SecretString;
 
@@ -30,7 +30,7 @@ impl Config {
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonConfig::from_settings(settings, SERVICE, DEFAULT_HTTP_ADDR)?,
-            admin_token: settings.required_secret("FA_SF_ADMIN_TOKEN", ADMIN_TOKEN_HINT)?,
+            admin_token: settings.admin_token()?,
             api_version: settings.parse_or("FA_SF_SALESFORCE_API_VERSION", ApiVersion::default())?,
             interval: settings.duration_or("FA_SF_IMPORT_INTERVAL", Duration::from_secs(24 * 3600))?,
             max_records_per_run: match settings.parse_or("FA_SF_IMPORT_MAX_RECORDS_PER_RUN", 2000u32)? {

@@ -5,7 +5,7 @@ use fa_testkit::service::{self, Binary};
 const BINARY: Binary<'static> = Binary {
     name: "importer",
     path: env!("CARGO_BIN_EXE_importer"),
-    required: &[("FA_SF_ADMIN_TOKEN", "test-admin-token")],
+    required: &[("FA_SF_ADMIN_TOKEN", "test-admin-token-0123456789abcdefghij")],
 };
 
 #[test]
@@ -31,6 +31,9 @@ async fn an_unreachable_database_stops_it_with_one_line() {
 #[test]
 fn a_missing_or_malformed_variable_is_named() {
     service::names_a_missing_variable(&BINARY, "FA_SF_ADMIN_TOKEN");
+    // The admin API takes private keys: a guessable token is refused.
+    service::names_a_malformed_variable(&BINARY, "FA_SF_ADMIN_TOKEN", "x");
+    service::names_a_malformed_variable(&BINARY, "FA_SF_ADMIN_TOKEN", "test-admin-token");
     service::names_a_malformed_variable(&BINARY, "FA_SF_IMPORT_INTERVAL", "daily");
     service::names_a_malformed_variable(&BINARY, "FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "lots");
 }

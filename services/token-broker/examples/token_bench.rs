@@ -17,7 +17,7 @@ use secrecy::SecretString;
 const RATE: u64 = 1_000;
 const WARM_UP: Duration = Duration::from_secs(2);
 const SECONDS: u64 = 10;
-const ADMIN_TOKEN: &str = "bench-admin-token";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdefgh";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

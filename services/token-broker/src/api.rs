@@ -10,13 +10,12 @@ use axum::{
     body::Bytes,
     extract::{Path, State},
     http::StatusCode,
-    middleware,
     response::{IntoResponse, Response},
     routing::{get, put},
 };
 use fa_amqp::Broker;
 use fa_messages::{ImportReason, ImportRequestedV1, SObject, TenantId};
-use fa_runtime::admin::{AdminToken, Lang, LocalizedProblem, Problem, Text, require_admin_token};
+use fa_runtime::admin::{AdminToken, Lang, LocalizedProblem, Problem, Text};
 use fa_runtime::config::ApiVersion;
 use fa_salesforce::{Client, oauth::ExchangeError};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -56,13 +55,13 @@ type Answer = Result<Response, LocalizedProblem>;
 
 /// The routes, behind the admin token.
 pub fn router(api: Arc<Api>, token: AdminToken) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/v1/tenants/{tenant_id}/salesforce/connection", put(connect).get(show_connection).delete(disconnect))
         .route("/v1/tenants/{tenant_id}/salesforce/users", get(list_users))
         .route("/v1/tenants/{tenant_id}/user-links", get(list_links))
         .route("/v1/tenants/{tenant_id}/user-links/{user_id}", put(link_user).delete(unlink_user))
-        .with_state(api)
-        .route_layer(middleware::from_fn_with_state(token, require_admin_token))
+        .with_state(api);
+    fa_runtime::admin::protect(routes, token)
 }
 
 fn tenant(text: &str, lang: Lang) -> Result<TenantId, LocalizedProblem> {
@@ -98,7 +97,7 @@ struct Registration {
     objects: Vec<SObject>,
 }
 
-fn parse_registration(body: &[u8], allowlist: &Allowlist, lang: Lang) -> Result<Registration, LocalizedProblem> {
+async fn parse_registration(body: &[u8], allowlist: &Allowlist, lang: Lang) -> Result<Registration, LocalizedProblem> {
     let request: ConnectionRequest = serde_json::from_slice(body).map_err(|e| {
         invalid(
             lang,
@@ -169,7 +168,13 @@ fn parse_registration(body: &[u8], allowlist: &Allowlist, lang: Lang) -> Result<
             lang,
         )
     })?;
-    let key = RsaPrivateKey::parse(request.private_key.expose_secret()).map_err(|refusal| {
+    // Parsing checks the key by signing with it: up to 8192 bits, tens of
+    // milliseconds of CPU, off the async workers.
+    let pasted = request.private_key;
+    let parsed = tokio::task::spawn_blocking(move || RsaPrivateKey::parse(pasted.expose_secret()))
+        .await
+        .map_err(|e| LocalizedProblem::internal(lang, "parsing the private key", &e))?;
+    let key = parsed.map_err(|refusal| {
         LocalizedProblem::new(
             Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -239,7 +244,7 @@ fn instance_url_problem(refusal: &InstanceUrlRefusal, lang: Lang) -> LocalizedPr
 
 async fn connect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang, body: Bytes) -> Answer {
     let tenant = tenant(&tenant_id, lang)?;
-    let registration = parse_registration(&body, &api.allowlist, lang)?;
+    let registration = parse_registration(&body, &api.allowlist, lang).await?;
     let Registration { consumer_key, username, key, login_url, objects } = registration;
     tracing::info!(tenant_id = %tenant, %username, %login_url, key = ?key, "registering a Salesforce connection");
 

@@ -1,6 +1,6 @@
 //! The token-broker's configuration (runtime.md): the common values plus its own.
 
-use fa_runtime::config::{ADMIN_TOKEN_HINT, ApiVersion};
+use fa_runtime::config::ApiVersion;
 use fa_runtime::{CommonConfig, ConfigError, Settings, launch::ServiceConfig};
 use secrecy::SecretString;
 
@@ -32,7 +32,7 @@ impl Config {
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonConfig::from_settings(settings, SERVICE, DEFAULT_HTTP_ADDR)?,
-            admin_token: settings.required_secret("FA_SF_ADMIN_TOKEN", ADMIN_TOKEN_HINT)?,
+            admin_token: settings.admin_token()?,
             key_encryption_key: KeyEncryptionKey::from_settings(settings)?,
             previous_key_encryption_keys: KeyEncryptionKey::previous_from_settings(settings)?,
             login_url_allowlist: settings.parse_or(

@@ -336,11 +336,10 @@ impl Tokens {
                 }
             },
         };
-        let key = {
-            use secrecy::ExposeSecret as _;
-            RsaPrivateKey::from_pkcs8_der(der.expose_secret())
-        }
-        .map_err(|e| TokenError::Internal(format!("the stored private key is unusable: {}", e.reason())))?;
+        let key = tokio::task::spawn_blocking(move || RsaPrivateKey::from_pkcs8_der(der.expose_secret()))
+            .await
+            .map_err(|e| internal("reading the private key", &e))?
+            .map_err(|e| TokenError::Internal(format!("the stored private key is unusable: {}", e.reason())))?;
         if legacy || !self.keyring.is_current(&sealed.key_id) {
             // Rotation, or a key sealed before the binding: store it under
             // the current key, bound to its registration.
@@ -427,10 +426,10 @@ fn internal(what: &str, e: &dyn std::fmt::Display) -> TokenError {
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(150);
 
 #[derive(serde::Serialize)]
-struct Claims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
+struct Claims {
+    iss: String,
+    sub: String,
+    aud: &'static str,
     exp: i64,
 }
 
@@ -445,10 +444,20 @@ pub async fn exchange(
     login_url: &str,
 ) -> Result<TokenGrant, ExchangeError> {
     let exp = time::OffsetDateTime::now_utc().unix_timestamp() + ASSERTION_LIFETIME.as_secs() as i64;
-    let claims = Claims { iss: consumer_key, sub: username, aud: oauth::audience_for(login_url), exp };
-    let assertion =
-        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, key.encoding_key())
-            .map_err(|e| ExchangeError::Unreachable(format!("could not sign the assertion: {e}")))?;
+    let claims = Claims {
+        iss: consumer_key.to_owned(),
+        sub: username.to_owned(),
+        aud: oauth::audience_for(login_url),
+        exp,
+    };
+    // An RSA signature with a key of up to 8192 bits: off the async workers.
+    let signing = key.encoding_key().clone();
+    let assertion = tokio::task::spawn_blocking(move || {
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &signing)
+    })
+    .await
+    .map_err(|e| ExchangeError::Unreachable(format!("could not sign the assertion: {e}")))?
+    .map_err(|e| ExchangeError::Unreachable(format!("could not sign the assertion: {e}")))?;
     let started = Instant::now();
     let outcome = oauth::exchange(http, login_url, &assertion).await;
     let (label, error) = match &outcome {

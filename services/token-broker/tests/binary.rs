@@ -6,7 +6,7 @@ const BINARY: Binary<'static> = Binary {
     name: "token-broker",
     path: env!("CARGO_BIN_EXE_token-broker"),
     required: &[
-        ("FA_SF_ADMIN_TOKEN", "test-admin-token"),
+        ("FA_SF_ADMIN_TOKEN", "test-admin-token-0123456789abcdefghij"),
         ("FA_SF_KEY_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
     ],
 };
@@ -34,6 +34,9 @@ async fn an_unreachable_database_stops_it_with_one_line() {
 #[test]
 fn a_missing_or_malformed_variable_is_named() {
     service::names_a_missing_variable(&BINARY, "FA_SF_ADMIN_TOKEN");
+    // The admin API takes private keys: a guessable token is refused.
+    service::names_a_malformed_variable(&BINARY, "FA_SF_ADMIN_TOKEN", "x");
+    service::names_a_malformed_variable(&BINARY, "FA_SF_ADMIN_TOKEN", "test-admin-token");
     service::names_a_missing_variable(&BINARY, "FA_SF_KEY_ENCRYPTION_KEY");
     service::names_a_malformed_variable(&BINARY, "FA_SF_KEY_ENCRYPTION_KEY", "c2hvcnQ=");
     service::names_a_malformed_variable(&BINARY, "FA_SF_HTTP_ADDR", "localhost");

@@ -1,16 +1,19 @@
 //! What the admin APIs of the token-broker and the importer share
-//! (admin-api.yaml): the bearer token check, the language of messages, and
+//! (admin-api.yaml): the bearer token check and the limits every admin
+//! router is served behind ([`protect`]), the language of messages, and
 //! RFC 9457 problem documents with a stable `code`.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use axum::{
+    Router,
     extract::{FromRequestParts, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
-    middleware::Next,
+    middleware::{self, Next},
     response::{IntoResponse, Response},
 };
 use secrecy::{ExposeSecret as _, SecretString};
+use tokio::sync::Semaphore;
 
 /// The language of a message meant for an admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -239,13 +242,87 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
 
-/// Middleware: 401 `unauthorized` unless the request carries the admin
-/// token. Nothing else about the request is revealed.
-pub async fn require_admin_token(State(token): State<AdminToken>, request: Request, next: Next) -> Response {
-    if token.admits(request.headers()) {
-        return next.run(request).await;
-    }
+/// How many admin requests one process works on at once; more are refused
+/// with 503 `busy` rather than queued (a registration parses keys of up to
+/// 8192 bits and logs in to Salesforce).
+pub const MAX_CONCURRENT_ADMIN_REQUESTS: usize = 32;
+
+/// How long an admin request may take before its caller gets 504
+/// `timeout`: beyond the 30 s a Salesforce login may take.
+pub const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The token, and the limits of [`protect`].
+#[derive(Clone)]
+struct Guard {
+    token: AdminToken,
+    slots: Arc<Semaphore>,
+    timeout: Duration,
+}
+
+/// Serves `routes` behind the admin token (401 `unauthorized` without it,
+/// telling nothing else about the request), at most
+/// [`MAX_CONCURRENT_ADMIN_REQUESTS`] at once and [`ADMIN_REQUEST_TIMEOUT`]
+/// each. A request that runs out of time is answered 504 but not cut off:
+/// it finishes in the background, so a registration is never left half
+/// done (stored, but its old tokens not yet retired).
+pub fn protect(routes: Router, token: AdminToken) -> Router {
+    protect_with(routes, token, MAX_CONCURRENT_ADMIN_REQUESTS, ADMIN_REQUEST_TIMEOUT)
+}
+
+/// [`protect`] with other limits (tests).
+pub fn protect_with(routes: Router, token: AdminToken, concurrent: usize, timeout: Duration) -> Router {
+    let guard = Guard { token, slots: Arc::new(Semaphore::new(concurrent)), timeout };
+    routes.route_layer(middleware::from_fn_with_state(guard, guarded))
+}
+
+async fn guarded(State(guard): State<Guard>, request: Request, next: Next) -> Response {
     let lang = Lang::from_accept_language(request.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
+    if !guard.token.admits(request.headers()) {
+        return unauthorized(lang);
+    }
+    let Ok(permit) = guard.slots.clone().try_acquire_owned() else {
+        metrics::counter!("fa_admin_requests_refused_total", "reason" => "busy").increment(1);
+        let mut response = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "Too many admin requests at once",
+            Text::new(
+                format!("{MAX_CONCURRENT_ADMIN_REQUESTS} admin requests are already in progress; try again in a few seconds."),
+                format!("管理リクエストがすでに {MAX_CONCURRENT_ADMIN_REQUESTS} 件処理中です。数秒後にもう一度お試しください。"),
+            ),
+        )
+        .render(lang);
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        return response;
+    };
+    let work = tokio::spawn(async move {
+        let response = next.run(request).await;
+        drop(permit);
+        response
+    });
+    match tokio::time::timeout(guard.timeout, work).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(_panicked)) => Problem::internal().render(lang),
+        Err(_) => {
+            metrics::counter!("fa_admin_requests_refused_total", "reason" => "timeout").increment(1);
+            tracing::warn!(timeout = ?guard.timeout, "an admin request ran out of time; it finishes in the background");
+            Problem::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                "The request took too long",
+                Text::new(
+                    "The request did not finish in time (Salesforce or the database is slow). It goes on in the \
+                     background: read the resource again in a minute before repeating it.",
+                    "時間内に完了しませんでした(Salesforce またはデータベースの応答が遅れています)。処理は続行中です。\
+                     繰り返す前に、1 分ほど後に状態を確認してください。",
+                ),
+            )
+            .render(lang)
+        }
+    }
+}
+
+fn unauthorized(lang: Lang) -> Response {
     Problem::new(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
@@ -276,6 +353,67 @@ mod tests {
         check(Some("de"), Lang::En);
         check(Some("JA"), Lang::Ja);
         check(Some(""), Lang::En);
+    }
+
+    /// A router whose one route takes `work` and then records that it
+    /// finished, behind `protect_with(1 at once, 300 ms)`.
+    async fn serve_slow(work: Duration, finished: Arc<std::sync::atomic::AtomicBool>) -> String {
+        let routes = Router::new().route(
+            "/slow",
+            axum::routing::get(move || async move {
+                tokio::time::sleep(work).await;
+                finished.store(true, std::sync::atomic::Ordering::SeqCst);
+                "done"
+            }),
+        );
+        let token = AdminToken::new(SecretString::from("0123456789abcdef0123456789abcdef"));
+        let app = protect_with(routes, token, 1, Duration::from_millis(300));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/slow", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    async fn get(url: &str, token: &str) -> (u16, Option<String>, serde_json::Value) {
+        let response = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .header("Accept-Language", "ja")
+            .send()
+            .await
+            .expect("answer");
+        let status = response.status().as_u16();
+        let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let text = response.text().await.expect("body");
+        (status, retry, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
+    #[tokio::test]
+    async fn admin_requests_beyond_the_limit_are_refused_and_a_slow_one_answers_504_but_finishes() {
+        const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+        let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let url = serve_slow(Duration::from_millis(800), finished.clone()).await;
+
+        let (status, _, body) = get(&url, "wrong").await;
+        assert_eq!((status, body["code"].as_str()), (401, Some("unauthorized")), "{body}");
+
+        let first = tokio::spawn({
+            let url = url.clone();
+            async move { get(&url, TOKEN).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (status, retry, body) = get(&url, TOKEN).await;
+        assert_eq!((status, body["code"].as_str()), (503, Some("busy")), "{body}");
+        assert_eq!(retry.as_deref(), Some("2"));
+        assert!(body["detail"].as_str().is_some_and(|d| d.contains("数秒後")), "{body}");
+
+        let (status, _, body) = first.await.expect("first");
+        assert_eq!((status, body["code"].as_str()), (504, Some("timeout")), "{body}");
+        assert!(!finished.load(std::sync::atomic::Ordering::SeqCst), "answered before the work ended");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(finished.load(std::sync::atomic::Ordering::SeqCst), "the work was not cut off");
+        let (status, _, body) = get(&url, TOKEN).await;
+        assert_eq!(status, 504, "the slot is free again: {body}");
     }
 
     #[test]

@@ -121,6 +121,33 @@ impl Settings {
             .ok_or_else(|| ConfigError::Missing { variable: variable.to_owned(), hint: hint.to_owned() })
     }
 
+    /// The admin API's bearer token, `FA_SF_ADMIN_TOKEN`: at least
+    /// [`MIN_ADMIN_TOKEN_CHARS`] visible ASCII characters. The admin API takes
+    /// private keys; a short token (`x` would do before) can be guessed.
+    /// The error never quotes the value.
+    pub fn admin_token(&self) -> Result<SecretString, ConfigError> {
+        use secrecy::ExposeSecret as _;
+        const VARIABLE: &str = "FA_SF_ADMIN_TOKEN";
+        let token = self.required_secret(VARIABLE, ADMIN_TOKEN_HINT)?;
+        let text = token.expose_secret();
+        if !text.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(ConfigError::invalid(
+                VARIABLE,
+                format!(
+                    "it holds blanks or characters other than visible ASCII, which no HTTP header carries{ADMIN_TOKEN_HINT}"
+                ),
+            ));
+        }
+        let length = text.chars().count();
+        if length < MIN_ADMIN_TOKEN_CHARS {
+            return Err(ConfigError::invalid(
+                VARIABLE,
+                format!("it has {length} characters; it needs at least {MIN_ADMIN_TOKEN_CHARS}{ADMIN_TOKEN_HINT}"),
+            ));
+        }
+        Ok(token)
+    }
+
     /// A secret with a default (a URL that may carry a password).
     pub fn secret_or(&self, variable: &str, default: &str) -> SecretString {
         SecretString::from(self.string_or(variable, default))
@@ -228,6 +255,10 @@ impl CommonConfig {
     }
 }
 
+/// The shortest admin token accepted: 32 characters (`openssl rand -hex 32`
+/// gives 64).
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
 /// How to make the admin API's bearer token, for the error naming it.
 pub const ADMIN_TOKEN_HINT: &str = " (a long random string, the admin API's bearer token: `openssl rand -hex 32`)";
 
@@ -321,7 +352,7 @@ mod tests {
             let err = CommonConfig::from_settings(&s, "importer", "127.0.0.1:8081")
                 .map(|_| ())
                 .and_then(|()| s.duration_or("FA_SF_IMPORT_INTERVAL", Duration::from_secs(1)).map(|_| ()))
-                .and_then(|()| s.required_secret("FA_SF_ADMIN_TOKEN", " (a long random string)").map(|_| ()))
+                .and_then(|()| s.admin_token().map(|_| ()))
                 .expect_err("must fail");
             let text = err.to_string();
             assert!(!text.contains('\n'), "{text}");
@@ -332,8 +363,25 @@ mod tests {
         check(&[("FA_SF_AMQP_URL", "http://x")], "FA_SF_AMQP_URL is invalid");
         check(&[("FA_SF_IMPORT_INTERVAL", "3x")], "FA_SF_IMPORT_INTERVAL is invalid");
         check(&[("FA_SF_IMPORT_INTERVAL", "0s")], "FA_SF_IMPORT_INTERVAL is invalid");
-        check(&[], "FA_SF_ADMIN_TOKEN is required but not set (a long random string)");
+        check(&[], "FA_SF_ADMIN_TOKEN is required but not set (a long random string");
         check(&[("FA_SF_ADMIN_TOKEN", "   ")], "FA_SF_ADMIN_TOKEN is required");
+    }
+
+    #[test]
+    fn an_admin_token_needs_32_visible_characters_and_is_never_quoted() {
+        let token = |value: &str| settings(&[("FA_SF_ADMIN_TOKEN", value)]).expect("layers merge").admin_token();
+        for short in ["Zq", "test-admin-token", "0123456789abcdef0123456789abcde"] {
+            let text = token(short).expect_err(short).to_string();
+            assert!(text.starts_with("FA_SF_ADMIN_TOKEN is invalid"), "{text}");
+            assert!(text.contains(&format!("it has {} characters; it needs at least 32", short.len())), "{text}");
+            assert!(text.contains("openssl rand -hex 32"), "{text}");
+            assert!(!text.contains(short), "the value is never quoted: {text}");
+        }
+        let spaced = "0123456789abcdef 0123456789abcdef";
+        let text = token(spaced).expect_err("a blank").to_string();
+        assert!(text.contains("visible ASCII") && !text.contains(spaced), "{text}");
+        let good = "0123456789abcdef0123456789abcdef";
+        assert_eq!(token(good).expect("32 characters").expose_secret(), good);
     }
 
     #[test]

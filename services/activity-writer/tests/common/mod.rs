@@ -21,7 +21,7 @@ use sfsim::{fixture::ConnectedOrg, server::Server};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-writer";
+pub const ADMIN_TOKEN: &str = "test-admin-token-writer-0123456789ab";
 pub const TENANT: &str = "acme";
 
 pub struct Stack {

@@ -18,7 +18,7 @@ use sfsim::{fixture::ConnectedOrg, server::Server};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-importer";
+pub const ADMIN_TOKEN: &str = "test-admin-token-importer-0123456789";
 pub const TENANT: &str = "acme";
 
 pub struct Stack {

@@ -9,7 +9,7 @@ use fa_testkit::{TestDatabase, TestVhost, process::Service};
 use serde_json::{Value, json};
 use sfsim::{fixture::ConnectedOrg, server::Server};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghij";
 pub const KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 pub const TENANT: &str = "acme";
 
