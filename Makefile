@@ -3,14 +3,14 @@
 CARGO ?= cargo
 RELEASE := --release --locked
 
-.PHONY: run test bench fmt lint deps build
+.PHONY: run test bench fmt lint deny deps build
 
 ## run: install and start what is missing, build, and run the whole connector locally
 run: deps build
 	deploy/local/run.sh
 
 ## test: everything CI checks (formatting, lints, all tests against the real PostgreSQL and RabbitMQ)
-test: deps lint
+test: deps lint deny
 	deploy/local/sweep-test-leftovers.sh
 	$(CARGO) test $(RELEASE) --workspace --all-targets
 	$(CARGO) test $(RELEASE) --workspace --doc
@@ -34,6 +34,16 @@ fmt:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(RELEASE) --workspace --all-targets -- -D warnings
+
+## deny: the supply-chain checks that work offline (banned crates, licenses, sources), and
+## proof that they fail on a banned crate; `cargo deny check advisories` needs network access
+deny:
+	@command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny
+	$(CARGO) deny --locked check bans licenses sources
+	@out=$$($(CARGO) deny --manifest-path tests/deny-fixture/Cargo.toml --config deny.toml check bans 2>&1); \
+	if echo "$$out" | grep -q "error\[banned\]: crate 'openssl-sys"; \
+	then echo "cargo deny refuses a banned crate (tests/deny-fixture), as it should"; \
+	else echo "$$out" >&2; echo "cargo deny did not refuse the banned crate of tests/deny-fixture: the check is broken" >&2; exit 1; fi
 
 ## deps: install (Debian packages) and start PostgreSQL and RabbitMQ, create the database
 deps:

@@ -1,0 +1,1 @@
+//! A stand-in for the banned crate of the same name.

@@ -1,0 +1,1 @@
+//! Nothing: this crate exists for its dependency on a banned crate.
