@@ -9,12 +9,8 @@ use std::{
     time::Duration,
 };
 
-use common::{Stack, TENANT, completions, leads, upserts};
+use common::{Stack, TENANT, completions, ids, leads, upserts};
 use serde_json::{Value, json};
-
-fn ids(seen: &[(String, Value)]) -> HashSet<String> {
-    upserts(seen).iter().filter_map(|m| m["source"]["id"].as_str().map(str::to_owned)).collect()
-}
 
 #[tokio::test]
 async fn five_thousand_leads_arrive_in_runs_of_at_most_two_thousand_oldest_change_first() {

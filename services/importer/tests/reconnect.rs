@@ -6,12 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{ADMIN_TOKEN, Stack, TENANT, completions, leads, upserts};
-use serde_json::{Value, json};
-
-fn ids(seen: &[(String, Value)]) -> HashSet<String> {
-    upserts(seen).iter().filter_map(|m| m["source"]["id"].as_str().map(str::to_owned)).collect()
-}
+use common::{Stack, completions, ids, leads};
 
 #[tokio::test]
 async fn after_a_reconnect_to_a_second_org_the_next_run_reads_the_second_org() {
@@ -25,29 +20,10 @@ async fn after_a_reconnect_to_a_second_org_the_next_run_reads_the_second_org() {
 
     // The second org, with customers of its own.
     let second = sfsim::fixture::connected_org(&stack.sfsim.sim, "Second").expect("org");
-    let response = stack
-        .http
-        .post(format!("{}/sfsim/orgs/{}/records/Lead", stack.sfsim.url, second.org.id))
-        .json(&leads(2, "鈴木", None))
-        .send()
-        .await
-        .expect("sfsim answers");
-    let body: Value = response.json().await.expect("JSON");
     let second_ids: HashSet<String> =
-        body["ids"].as_array().expect("ids").iter().filter_map(|i| i.as_str().map(str::to_owned)).collect();
+        stack.seed_in(&second.org.id, "Lead", leads(2, "鈴木", None)).await.into_iter().collect();
     assert_eq!(second_ids.len(), 2);
-    let response = stack
-        .http
-        .put(format!("http://127.0.0.1:{}/v1/tenants/{TENANT}/salesforce/connection", stack.broker_port))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({
-            "consumer_key": second.consumer_key, "username": second.username,
-            "private_key": second.keys.private_key_pem, "login_url": stack.sfsim.url, "objects": ["Lead"],
-        }))
-        .send()
-        .await
-        .expect("the broker answers");
-    assert_eq!(response.status(), 200);
+    stack.connect_to(&second, &["Lead"]).await;
 
     // The re-connect asks for an import; its run reads the second org.
     let mut after = Vec::new();

@@ -196,13 +196,18 @@ impl Stack {
 
     /// Connects the org through the token-broker's admin API.
     pub async fn connect(&self, objects: &[&str]) {
+        self.connect_to(&self.org, objects).await;
+    }
+
+    /// Connects the tenant to `org` (a re-connect when it was connected).
+    pub async fn connect_to(&self, org: &ConnectedOrg, objects: &[&str]) {
         let response = self
             .http
             .put(format!("http://127.0.0.1:{}/v1/tenants/{TENANT}/salesforce/connection", self.broker_port))
             .bearer_auth(ADMIN_TOKEN)
             .json(&json!({
-                "consumer_key": self.org.consumer_key, "username": self.org.username,
-                "private_key": self.org.keys.private_key_pem, "login_url": self.sfsim.url, "objects": objects,
+                "consumer_key": org.consumer_key, "username": org.username,
+                "private_key": org.keys.private_key_pem, "login_url": self.sfsim.url, "objects": objects,
             }))
             .send()
             .await
@@ -212,9 +217,14 @@ impl Stack {
 
     /// Seeds records straight into the org (with explicit stamps if given).
     pub async fn seed(&self, object: &str, records: Value) -> Vec<String> {
+        self.seed_in(&self.org.org.id, object, records).await
+    }
+
+    /// Seeds records straight into the org `org_id`.
+    pub async fn seed_in(&self, org_id: &str, object: &str, records: Value) -> Vec<String> {
         let response = self
             .http
-            .post(format!("{}/sfsim/orgs/{}/records/{object}", self.sfsim.url, self.org.org.id))
+            .post(format!("{}/sfsim/orgs/{org_id}/records/{object}", self.sfsim.url))
             .json(&records)
             .send()
             .await
@@ -291,6 +301,11 @@ impl Drop for Stack {
 /// The `customer.upsert` bodies among `seen`.
 pub fn upserts(seen: &[(String, Value)]) -> Vec<&Value> {
     seen.iter().filter(|(k, _)| k == "customer.upsert").map(|(_, b)| b).collect()
+}
+
+/// The record ids of the `customer.upsert`s among `seen`.
+pub fn ids(seen: &[(String, Value)]) -> std::collections::HashSet<String> {
+    upserts(seen).iter().filter_map(|m| m["source"]["id"].as_str().map(str::to_owned)).collect()
 }
 
 /// The `import.completed` bodies among `seen`.
