@@ -59,6 +59,9 @@ pub fn topology() -> Topology {
         .exchange(topology::COMMANDS_EXCHANGE, ExchangeKind::Direct)
         .queue(topology::IMPORTER_COMMANDS_QUEUE, &[(topology::COMMANDS_EXCHANGE, topology::IMPORT_REQUESTED)])
         .rpc_queue(fa_tokens::QUEUE)
+        // Declared before anything is published, so a disconnect in the
+        // first moments never publishes to a missing exchange.
+        .exchange(fa_tokens::CONNECTIONS_EXCHANGE, ExchangeKind::Fanout)
 }
 
 /// Runs the token-broker until `ctx.shutdown` is cancelled.

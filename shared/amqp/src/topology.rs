@@ -16,6 +16,8 @@ pub enum ExchangeKind {
     Topic,
     /// Routing keys matched exactly.
     Direct,
+    /// Every bound queue gets every message ([`Broker::broadcast`](crate::Broker::broadcast)).
+    Fanout,
 }
 
 /// The dead-letter queue of `queue`.
@@ -94,6 +96,7 @@ impl Topology {
             let kind = match kind {
                 ExchangeKind::Topic => lapin::ExchangeKind::Topic,
                 ExchangeKind::Direct => lapin::ExchangeKind::Direct,
+                ExchangeKind::Fanout => lapin::ExchangeKind::Fanout,
             };
             channel.exchange_declare(name.as_str().into(), kind, durable(), FieldTable::default()).await?;
         }
