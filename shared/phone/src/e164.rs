@@ -1,6 +1,6 @@
 //! The canonical form numbers are compared in.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use phonenumber::{Mode, PhoneNumber, metadata::DATABASE};
 
@@ -51,11 +51,23 @@ impl E164 {
     }
 
     /// The E.164 of a parsed number, if it is valid.
+    ///
+    /// Written from the number's parts, as phonenumber's E.164 mode writes
+    /// it (`+`, the country code, the national number with its leading
+    /// zeros), without its formatter: that one first looks for the
+    /// country's national format through every format's leading-digits
+    /// pattern, which E.164 does not use and which costs more than the rest
+    /// of [`normalize`](crate::normalize).
     pub(crate) fn from_valid(number: &PhoneNumber) -> Option<Self> {
-        if !number.is_valid() {
+        if !crate::valid::is_valid(number) {
             return None;
         }
-        formatted(number, Mode::E164).map(E164)
+        let national = number.national();
+        let mut text = String::with_capacity(16);
+        write!(text, "+{}", number.code().value()).ok()?;
+        text.extend(std::iter::repeat_n('0', usize::from(national.zeros())));
+        write!(text, "{}", national.value()).ok()?;
+        Some(E164(text))
     }
 
     /// The number as E.164 text, e.g. `"+81312345678"`.
@@ -187,6 +199,15 @@ mod tests {
         assert_eq!(serde_json::from_str::<E164>(&json).ok(), Some(number));
         for bad in [r#""03-1234-5678""#, r#""+8131234""#, "81312345678", "null"] {
             assert!(serde_json::from_str::<E164>(bad).is_err(), "{bad} deserialised");
+        }
+    }
+
+    #[test]
+    fn the_text_is_what_phonenumbers_formatter_writes() {
+        for text in ["+81312345678", "+819012345678", "+390669821234", "+442079460958", "+80012345678", "+14155552671"]
+        {
+            let number = phonenumber::parse(None, text).expect("parses");
+            assert_eq!(E164::from_valid(&number).map(String::from), formatted(&number, Mode::E164), "{text}");
         }
     }
 

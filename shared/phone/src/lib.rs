@@ -20,6 +20,7 @@ mod e164;
 mod forms;
 mod normalize;
 mod region;
+mod valid;
 
 pub use e164::{E164, InvalidE164};
 pub use forms::stored_forms;

@@ -1,5 +1,7 @@
 //! From a number as someone typed it to its [`E164`].
 
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 
 use crate::{E164, Region};
@@ -40,28 +42,39 @@ pub fn normalize(stored: &str, default_region: Region) -> Option<E164> {
 
 /// NFKC (full-width digits, `＋`, brackets and the ideographic space become
 /// ASCII), every dash look-alike becomes `-`, any whitespace a space.
-fn simplify(stored: &str) -> String {
-    stored
-        .nfkc()
-        .map(|c| match c {
-            // Hyphen, non-breaking hyphen, figure dash, en and em dash,
-            // horizontal bar, minus sign, katakana prolonged sound mark (ｰ is
-            // ー after NFKC), small and full-width hyphen-minus.
-            '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{30FC}' | '\u{FE63}' | '\u{FF0D}' => '-',
-            c if c.is_whitespace() => ' ',
-            c => c,
-        })
-        .collect()
+///
+/// Most numbers are typed in ASCII, where NFKC changes nothing and no dash
+/// look-alike can occur: those are only checked, and borrowed as they are
+/// when they hold no whitespace but spaces.
+fn simplify(stored: &str) -> Cow<'_, str> {
+    if stored.is_ascii() {
+        if !stored.bytes().any(|b| b != b' ' && char::from(b).is_whitespace()) {
+            return Cow::Borrowed(stored);
+        }
+        return Cow::Owned(stored.chars().map(|c| if c.is_whitespace() { ' ' } else { c }).collect());
+    }
+    Cow::Owned(
+        stored
+            .nfkc()
+            .map(|c| match c {
+                // Hyphen, non-breaking hyphen, figure dash, en and em dash,
+                // horizontal bar, minus sign, katakana prolonged sound mark (ｰ is
+                // ー after NFKC), small and full-width hyphen-minus.
+                '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{30FC}' | '\u{FE63}' | '\u{FF0D}' => '-',
+                c if c.is_whitespace() => ' ',
+                c => c,
+            })
+            .collect(),
+    )
 }
+
+/// What marks an extension, compared ignoring ASCII case.
+const EXTENSION_MARKERS: [&str; 4] = ["内線", "ext", "x", "#"];
 
 /// The number before a trailing extension, if any. `None` when what follows
 /// an extension marker is more than an extension (e.g. the `x` of `fax`).
 fn without_extension(text: &str) -> Option<&str> {
-    // ASCII lowercasing keeps byte offsets, so they index `text` too.
-    let lower = text.to_ascii_lowercase();
-    let marker =
-        ["内線", "ext", "x", "#"].iter().filter_map(|marker| lower.find(marker).map(|at| (at, marker.len()))).min();
-    let Some((at, len)) = marker else {
+    let Some((at, len)) = first_marker(text) else {
         return Some(text.trim());
     };
     let extension = text[at + len..].trim_start_matches(['.', ':']);
@@ -70,6 +83,20 @@ fn without_extension(text: &str) -> Option<&str> {
         return None;
     }
     Some(text[..at].trim_end_matches([' ', '(', ',', ';']))
+}
+
+/// Where the first extension marker starts, and its length in bytes. Every
+/// marker starts with an ASCII byte or a UTF-8 lead byte, so the offset is a
+/// character boundary.
+fn first_marker(text: &str) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    (0..bytes.len()).find_map(|at| {
+        let rest = &bytes[at..];
+        EXTENSION_MARKERS
+            .iter()
+            .find(|marker| rest.get(..marker.len()).is_some_and(|head| head.eq_ignore_ascii_case(marker.as_bytes())))
+            .map(|marker| (at, marker.len()))
+    })
 }
 
 #[cfg(test)]
