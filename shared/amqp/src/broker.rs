@@ -81,7 +81,7 @@ struct Inner {
 pub(crate) struct Link {
     pub(crate) connection: Connection,
     publishers: Vec<Channel>,
-    next_publisher: std::sync::atomic::AtomicUsize,
+    pub(crate) next_publisher: std::sync::atomic::AtomicUsize,
     pub(crate) broken: CancellationToken,
     pub(crate) generation: u64,
 }
@@ -89,6 +89,11 @@ pub(crate) struct Link {
 impl Link {
     pub(crate) fn usable(&self) -> bool {
         !self.broken.is_cancelled() && self.connection.status().connected()
+    }
+
+    /// The publishing channels (at least one).
+    pub(crate) fn publishers(&self) -> &[Channel] {
+        &self.publishers
     }
 }
 
@@ -116,6 +121,11 @@ impl Broker {
     /// The binary's name, used as `app_id`.
     pub fn service(&self) -> &'static str {
         self.inner.service
+    }
+
+    /// The tuning it was started with.
+    pub(crate) fn options(&self) -> &BrokerOptions {
+        &self.inner.options
     }
 
     /// Ok while connected with the topology declared; the reason otherwise.

@@ -7,7 +7,8 @@
 //! - [`Topology`] declares the contract's exchanges and, for each consumed
 //!   queue, the quorum queue, its `<queue>.dlq` and its retry delay queues.
 //! - [`Broker::publish`] sends a message with the contract's properties and
-//!   returns only once the broker has confirmed it.
+//!   returns only once the broker has confirmed it; [`Broker::publish_all`]
+//!   publishes many in order with their confirms in flight.
 //! - [`Broker::consume`] runs a [`Handler`] with a bounded prefetch, acks
 //!   only after the handler's effect is durable, dead-letters permanent
 //!   failures on their first delivery with `x-fa-error`, and schedules
@@ -38,6 +39,7 @@ mod broker;
 mod consume;
 mod headers;
 mod publish;
+mod publish_all;
 pub mod retry;
 pub mod rpc;
 mod settle;
