@@ -14,12 +14,13 @@ use fa_store::customer_index::IndexedRecord;
 /// numbers (those that could not be normalised left out), its e-mail
 /// (lower-cased by the store), its `SystemModstamp`. The importer reads no
 /// converted Lead, so none is marked converted.
-pub fn entry(message: &CustomerUpsertV1) -> IndexedRecord {
+/// Takes the message: once confirmed, the run needs nothing else of it.
+pub fn entry(message: CustomerUpsertV1) -> IndexedRecord {
     IndexedRecord {
         object: message.source.object.as_str().to_owned(),
         record_id: message.source.id.as_str().to_owned(),
-        phones: message.customer.phones.iter().filter_map(|phone| phone.e164.clone()).collect(),
-        email: message.customer.email.clone(),
+        phones: message.customer.phones.into_iter().filter_map(|phone| phone.e164).collect(),
+        email: message.customer.email,
         modified_at: message.source.modified_at,
         converted: false,
     }
@@ -55,7 +56,7 @@ mod tests {
     }
 
     fn check(message: CustomerUpsertV1, phones: &[&str], email: Option<&str>) {
-        let entry = entry(&message);
+        let entry = entry(message.clone());
         assert_eq!(entry.object, message.source.object.as_str());
         assert_eq!(entry.record_id, message.source.id.as_str());
         assert_eq!(entry.modified_at, message.source.modified_at);

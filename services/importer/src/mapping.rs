@@ -250,29 +250,42 @@ impl std::error::Error for MappingError {
 /// # Errors
 /// [`MappingError`] when the row's id is not an 18-character Salesforce id (never expected).
 pub fn map(tenant: &TenantId, run_id: &str, row: &Row) -> Result<Mapped, MappingError> {
-    let (name, company, email, phone) = match row {
+    map_owned(tenant, run_id, row.clone())
+}
+
+/// [`map`], taking the row: its texts move into the message rather than being copied (the run
+/// maps every record it reads, and has no use for the row afterwards).
+///
+/// # Errors
+/// As [`map`].
+pub fn map_owned(tenant: &TenantId, run_id: &str, row: Row) -> Result<Mapped, MappingError> {
+    let object = row.object();
+    let (id, modified_at, name, company, email, phone) = match row {
         Row::Lead(lead) => (
-            person_name(lead.last_name.as_deref(), lead.first_name.as_deref()),
-            present(lead.company.as_deref()),
-            present(lead.email.as_deref()),
-            lead.phone.as_deref(),
+            lead.id,
+            lead.modified_at,
+            person_name(lead.last_name, lead.first_name),
+            present(lead.company),
+            present(lead.email),
+            lead.phone,
         ),
         Row::Contact(contact) => (
-            person_name(contact.last_name.as_deref(), contact.first_name.as_deref()),
-            contact.account.as_ref().and_then(|account| present(account.name.as_deref())),
-            present(contact.email.as_deref()),
-            contact.phone.as_deref(),
+            contact.id,
+            contact.modified_at,
+            person_name(contact.last_name, contact.first_name),
+            contact.account.and_then(|account| present(account.name)),
+            present(contact.email),
+            contact.phone,
         ),
         Row::Account(account) => {
-            let name = present(account.name.as_deref());
-            (name.clone(), name, None, account.phone.as_deref())
+            let name = present(account.name);
+            (account.id, account.modified_at, name.clone(), name, None, account.phone)
         }
     };
     let Some(name) = name else {
         return Ok(Mapped::NoName);
     };
-    let object = row.object();
-    let id = SalesforceId::new_18(row.id()).map_err(|reason| MappingError { object, reason })?;
+    let id = SalesforceId::new_18(&id).map_err(|reason| MappingError { object, reason })?;
     Ok(Mapped::Customer(CustomerUpsertV1 {
         tenant_id: tenant.clone(),
         import_run_id: run_id.to_owned(),
@@ -280,7 +293,7 @@ pub fn map(tenant: &TenantId, run_id: &str, row: &Row) -> Result<Mapped, Mapping
             system: SourceSystem::Salesforce,
             object,
             id,
-            modified_at: row.modified_at().to_offset(UtcOffset::UTC),
+            modified_at: modified_at.to_offset(UtcOffset::UTC),
         },
         customer: CustomerFields {
             name,
@@ -292,7 +305,7 @@ pub fn map(tenant: &TenantId, run_id: &str, row: &Row) -> Result<Mapped, Mapping
 }
 
 /// `last first`, each trimmed; one space only between two non-empty parts.
-fn person_name(last: Option<&str>, first: Option<&str>) -> Option<String> {
+fn person_name(last: Option<String>, first: Option<String>) -> Option<String> {
     match (present(last), present(first)) {
         (Some(last), Some(first)) => Some(format!("{last} {first}")),
         (Some(one), None) | (None, Some(one)) => Some(one),
@@ -301,9 +314,17 @@ fn person_name(last: Option<&str>, first: Option<&str>) -> Option<String> {
 }
 
 /// The text trimmed of surrounding whitespace (`str::trim` counts U+3000 as whitespace), or
-/// `None` when nothing is left.
-fn present(text: Option<&str>) -> Option<String> {
-    text.map(str::trim).filter(|text| !text.is_empty()).map(str::to_owned)
+/// `None` when nothing is left. Text with nothing to trim is kept as it is, not copied.
+fn present(text: Option<String>) -> Option<String> {
+    let text = text?;
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        None
+    } else if trimmed.len() == text.len() {
+        Some(text)
+    } else {
+        Some(trimmed.to_owned())
+    }
 }
 
 /// A phone as stored (trimmed), with its E.164 form when it is a valid number.

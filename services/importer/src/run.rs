@@ -20,13 +20,12 @@ use std::{
 use anyhow::Context as _;
 use fa_amqp::Broker;
 use fa_messages::{
-    ErrorDetail, ImportCompletedV1, ImportReason, ImportStatus, ObjectCounts, SObject, TenantId,
+    CustomerUpsertV1, ErrorDetail, ImportCompletedV1, ImportReason, ImportStatus, ObjectCounts, SObject, TenantId,
     timestamp::format_utc_millis,
 };
 use fa_salesforce::ApiUsage;
 use fa_store::customer_index;
 use fa_tokens::TokenClient;
-use futures_util::StreamExt as _;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
@@ -58,7 +57,15 @@ impl Prepared {
             modified_at: row.modified_at(),
             id: row.id().to_owned(),
             object: row.object(),
-            mapped: mapping::map(tenant, "", &row),
+            mapped: mapping::map_owned(tenant, "", row),
+        }
+    }
+
+    /// The message to publish, if the record has one.
+    fn message(&self) -> Option<&CustomerUpsertV1> {
+        match &self.mapped {
+            Ok(Mapped::Customer(message)) => Some(message),
+            _ => None,
         }
     }
 }
@@ -78,9 +85,6 @@ struct Page {
     next_records_url: Option<String>,
     usage: Option<ApiUsage>,
 }
-
-/// Publishes in flight at once while a page is published.
-const PIPELINE: usize = 512;
 
 /// How the importer runs, from its configuration.
 #[derive(Debug, Clone)]
@@ -400,61 +404,57 @@ impl Importer {
         batch: Batch,
         run: &mut RunState,
     ) -> anyhow::Result<Result<(), String>> {
-        let run_id = run.run_id.clone();
-        let mut results = futures_util::stream::iter(batch.rows.into_iter().map(|(record, fate)| {
-            let broker = self.broker.clone();
-            let run_id = run_id.clone();
-            async move {
-                let mark = Watermark { modified_at: record.modified_at, id: record.id };
-                // What was published, as the customer index keeps it; `None`: not published.
-                let outcome = match record.mapped {
-                    Ok(Mapped::Customer(mut message)) => {
-                        message.import_run_id = run_id;
-                        broker.publish(&message).await.map(|()| Some(index::entry(&message))).map_err(|e| e.to_string())
-                    }
-                    Ok(Mapped::NoName) => Ok(None),
-                    Err(e) => {
-                        tracing::warn!(tenant_id = %tenant, object = %record.object, error = %e, "a record could not be mapped; skipped");
-                        Ok(None)
-                    }
-                };
-                (mark, fate, outcome)
+        let mut rows = batch.rows;
+        for (record, _) in &mut rows {
+            if let Ok(Mapped::Customer(message)) = &mut record.mapped {
+                message.import_run_id.clone_from(&run.run_id);
             }
-        }))
-        .buffered(PIPELINE);
+        }
+        let messages: Vec<&CustomerUpsertV1> = rows.iter().filter_map(|(record, _)| record.message()).collect();
+        // The messages before `unconfirmed` were confirmed, in order.
+        let (unconfirmed, failure) = match self.broker.publish_all(messages).await {
+            Ok(()) => (usize::MAX, None),
+            Err((index, e)) => (index, Some(e.to_string())),
+        };
 
         let mut moved: Option<Watermark> = None;
         let mut published = 0u64;
         let mut skipped = 0u64;
         let mut republished = 0u64;
-        let mut failure = None;
         // What the broker confirmed, the overlap too (a version committed
         // late is new to the index).
         let mut indexed = Vec::new();
-        while let Some((mark, fate, outcome)) = results.next().await {
-            match outcome {
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-                Ok(entry) => {
-                    let sent = entry.is_some();
-                    indexed.extend(entry);
-                    match fate {
-                        Fate::Overlap => republished += u64::from(sent),
-                        Fate::New => {
-                            if sent {
-                                published += 1
-                            } else {
-                                skipped += 1
-                            }
-                            moved = Some(mark);
-                        }
+        let mut confirmed = 0usize;
+        for (record, fate) in rows {
+            let mark = Watermark { modified_at: record.modified_at, id: record.id };
+            let entry = match record.mapped {
+                Ok(Mapped::Customer(message)) => {
+                    if confirmed == unconfirmed {
+                        break;
                     }
+                    confirmed += 1;
+                    Some(index::entry(message))
+                }
+                Ok(Mapped::NoName) => None,
+                Err(e) => {
+                    tracing::warn!(tenant_id = %tenant, object = %record.object, error = %e, "a record could not be mapped; skipped");
+                    None
+                }
+            };
+            let sent = entry.is_some();
+            indexed.extend(entry);
+            match fate {
+                Fate::Overlap => republished += u64::from(sent),
+                Fate::New => {
+                    if sent {
+                        published += 1
+                    } else {
+                        skipped += 1
+                    }
+                    moved = Some(mark);
                 }
             }
         }
-        drop(results);
         let counts = match run.counts.iter_mut().find(|c| c.object == object) {
             Some(c) => c,
             None => {
