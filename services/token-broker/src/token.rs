@@ -444,12 +444,8 @@ pub async fn exchange(
     login_url: &str,
 ) -> Result<TokenGrant, ExchangeError> {
     let exp = time::OffsetDateTime::now_utc().unix_timestamp() + ASSERTION_LIFETIME.as_secs() as i64;
-    let claims = Claims {
-        iss: consumer_key.to_owned(),
-        sub: username.to_owned(),
-        aud: oauth::audience_for(login_url),
-        exp,
-    };
+    let claims =
+        Claims { iss: consumer_key.to_owned(), sub: username.to_owned(), aud: oauth::audience_for(login_url), exp };
     // An RSA signature with a key of up to 8192 bits: off the async workers.
     let signing = key.encoding_key().clone();
     let assertion = tokio::task::spawn_blocking(move || {

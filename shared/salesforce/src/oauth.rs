@@ -153,12 +153,7 @@ pub async fn revoke(http: &reqwest::Client, instance_url: &str, token: &SecretSt
     use secrecy::ExposeSecret as _;
     let started = Instant::now();
     let url = format!("{}/services/oauth2/revoke", instance_url.trim().trim_end_matches('/'));
-    let sent = http
-        .post(url)
-        .form(&[("token", token.expose_secret())])
-        .timeout(EXCHANGE_TIMEOUT)
-        .send()
-        .await;
+    let sent = http.post(url).form(&[("token", token.expose_secret())]).timeout(EXCHANGE_TIMEOUT).send().await;
     let result = match sent {
         Ok(response) => {
             let status = response.status().as_u16();
