@@ -35,7 +35,7 @@ use crate::{
     hints::Cause,
     login_url::{Allowlist, InstanceUrlRefusal},
     private_key::RsaPrivateKey,
-    sealed::{Binding, Keyring},
+    sealed::{Binding, Keyring, OpenError},
 };
 
 /// A token handed out.
@@ -321,9 +321,9 @@ impl Tokens {
         let sealed = &stored.sealed_key;
         let (der, legacy) = match self.keyring.open(&sealed.key_id, &sealed.blob, &binding.aad()) {
             Ok(der) => (der, false),
-            Err(e) => match self.keyring.open(&sealed.key_id, &sealed.blob, binding.legacy_aad()) {
+            Err(OpenError::Corrupt) => match self.keyring.open(&sealed.key_id, &sealed.blob, binding.legacy_aad()) {
                 Ok(der) => (der, true),
-                Err(_) => {
+                Err(e) => {
                     tracing::error!(tenant_id = %tenant, error = %e,
                         "the stored private key does not open with the connection's tenant, login URL, username and \
                          consumer key: the row was edited or copied; register the connection again");
@@ -335,6 +335,13 @@ impl Tokens {
                     return Err(error);
                 }
             },
+            // The encryption key it names is not configured: the row is fine,
+            // the deployment is not (restore that key), so nothing is recorded
+            // against the admin's connection.
+            Err(e @ OpenError::UnknownKey { .. }) => {
+                tracing::error!(tenant_id = %tenant, error = %e, "cannot decrypt the stored private key");
+                return Err(TokenError::Internal(e.to_string()));
+            }
         };
         let key = tokio::task::spawn_blocking(move || RsaPrivateKey::from_pkcs8_der(der.expose_secret()))
             .await
