@@ -309,7 +309,7 @@ impl Tokens {
             let error = TokenError::LoginUrlNotAllowed(stored.login_url.clone());
             tracing::error!(tenant_id = %tenant, login_url = %stored.login_url, reason = ?refusal,
                 "the stored login_url is not on the allowlist; no assertion is signed");
-            record_failure(&self.pool, tenant, &error).await;
+            record_failure(&self.pool, tenant, error.code(), &error.to_string()).await;
             return Err(error);
         }
         let binding = Binding {
@@ -331,7 +331,7 @@ impl Tokens {
                         "{e}. The key opens only with the tenant, login URL, username and consumer key it was \
                          registered with; register the connection again"
                     ));
-                    record_failure(&self.pool, tenant, &error).await;
+                    record_failure(&self.pool, tenant, error.code(), &error.to_string()).await;
                     return Err(error);
                 }
             },
@@ -385,9 +385,7 @@ impl Tokens {
             }
             Err((error, detail)) => {
                 tracing::warn!(tenant_id = %tenant, code = error.code(), detail = %detail, "token exchange failed; the connection is failing");
-                if let Err(db) = connection::record_failure(&self.pool, tenant, error.code(), &detail).await {
-                    tracing::warn!(tenant_id = %tenant, error = %db, "could not record the failure on the connection");
-                }
+                record_failure(&self.pool, tenant, error.code(), &detail).await;
                 Err(error)
             }
         }
@@ -416,9 +414,10 @@ impl fa_amqp::Listener for News {
     fn resubscribed(&self) {}
 }
 
-/// Shows the admin why the connection fails (its `last_error`).
-async fn record_failure(pool: &PgPool, tenant: &TenantId, error: &TokenError) {
-    if let Err(db) = connection::record_failure(pool, tenant, error.code(), &error.to_string()).await {
+/// Shows the admin why the connection fails (its `last_error`); a database
+/// that cannot take it is logged, the failure itself is still answered.
+async fn record_failure(pool: &PgPool, tenant: &TenantId, code: &str, detail: &str) {
+    if let Err(db) = connection::record_failure(pool, tenant, code, detail).await {
         tracing::warn!(tenant_id = %tenant, error = %db, "could not record the failure on the connection");
     }
 }

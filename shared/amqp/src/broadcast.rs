@@ -31,16 +31,9 @@ pub trait Listener: Send + Sync + 'static {
     fn resubscribed(&self);
 }
 
-/// Stops a listener when dropped or [`stop`](Self::stop)ped.
+/// Stops its listener when dropped.
 pub struct Listening {
     stop: CancellationToken,
-}
-
-impl Listening {
-    /// Stops listening.
-    pub fn stop(&self) {
-        self.stop.cancel();
-    }
 }
 
 impl Drop for Listening {
