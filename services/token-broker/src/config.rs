@@ -4,7 +4,11 @@ use fa_runtime::config::ApiVersion;
 use fa_runtime::{CommonConfig, ConfigError, Settings, launch::ServiceConfig};
 use secrecy::SecretString;
 
-use crate::{SERVICE, login_url::Allowlist};
+use crate::{
+    SERVICE,
+    login_url::Allowlist,
+    requesters::{DEFAULT_REQUESTERS, Requesters},
+};
 
 /// Everything the token-broker reads at start.
 #[derive(Debug, Clone)]
@@ -23,6 +27,9 @@ pub struct Config {
     /// name; also the hosts besides Salesforce's own (`https` on
     /// `*.salesforce.com`) whose `instance_url` a token is used for.
     pub login_url_allowlist: Allowlist,
+    /// `FA_SF_TOKEN_REQUESTERS`: the RabbitMQ users, besides the broker's
+    /// own, whose token requests are answered.
+    pub token_requesters: Requesters,
     /// `FA_SF_SALESFORCE_API_VERSION`.
     pub api_version: ApiVersion,
 }
@@ -38,6 +45,10 @@ impl Config {
             login_url_allowlist: settings.parse_or(
                 "FA_SF_LOGIN_URL_ALLOWLIST",
                 DEFAULT_ALLOWLIST.parse().map_err(|e| ConfigError::invalid("FA_SF_LOGIN_URL_ALLOWLIST", e))?,
+            )?,
+            token_requesters: settings.parse_or(
+                "FA_SF_TOKEN_REQUESTERS",
+                DEFAULT_REQUESTERS.parse().map_err(|e| ConfigError::invalid("FA_SF_TOKEN_REQUESTERS", e))?,
             )?,
             api_version: settings.parse_or("FA_SF_SALESFORCE_API_VERSION", ApiVersion::default())?,
         })

@@ -14,7 +14,7 @@
 //! - [`connection`], [`user_link`]: the rows.
 //! - [`token`]: the per-tenant token cache and the JWT bearer exchange.
 //! - [`token_queue`]: the token service on RabbitMQ (`fa_tokens` is its
-//!   client).
+//!   client); [`requesters`]: who may use it.
 //!
 //! **Architecture invariant:** only the token-broker ever reads a private
 //! key, and it leaves the process only as AES-256-GCM ciphertext.
@@ -30,6 +30,7 @@ pub mod connection;
 pub mod hints;
 pub mod login_url;
 pub mod private_key;
+pub mod requesters;
 pub mod sealed;
 pub mod token;
 pub mod token_queue;
@@ -84,8 +85,11 @@ pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
         config.login_url_allowlist.clone(),
         FAILURE_HOLD,
     ));
-    let server =
-        host.broker.serve_rpc(RpcServerOptions::new(fa_tokens::QUEUE), token_queue::TokenQueue::new(tokens.clone()));
+    let requesters = config.token_requesters.clone().with_own(host.broker.user());
+    tracing::info!(%requesters, "token requests are answered for these RabbitMQ users");
+    let server = host
+        .broker
+        .serve_rpc(RpcServerOptions::new(fa_tokens::QUEUE), token_queue::TokenQueue::new(tokens.clone(), requesters));
     let _news = host.broker.listen(fa_tokens::CONNECTIONS_EXCHANGE, token::News(tokens.clone()));
     let api = Arc::new(api::Api {
         pool: host.pool.clone(),

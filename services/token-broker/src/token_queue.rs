@@ -1,5 +1,7 @@
 //! The token service on RabbitMQ: answers `fa_tokens::TokenRequest`s from
-//! the queue `token-broker.tokens` with the tenant's token (see [`crate::token`]).
+//! the queue `token-broker.tokens` with the tenant's token (see
+//! [`crate::token`]), for the RabbitMQ users allowed to ask (see
+//! [`crate::requesters`]).
 
 use std::sync::Arc;
 
@@ -8,20 +10,34 @@ use fa_messages::TenantId;
 use fa_tokens::{TokenReply, TokenRequest};
 use secrecy::ExposeSecret as _;
 
-use crate::token::{TokenError, Tokens};
+use crate::{
+    requesters::{Refusal, Requesters},
+    token::{TokenError, Tokens},
+};
 
 /// Answers token requests.
 pub struct TokenQueue {
     tokens: Arc<Tokens>,
+    requesters: Requesters,
 }
 
 impl TokenQueue {
-    /// Serves `tokens`.
-    pub fn new(tokens: Arc<Tokens>) -> Self {
-        Self { tokens }
+    /// Serves `tokens` to `requesters`.
+    pub fn new(tokens: Arc<Tokens>, requesters: Requesters) -> Self {
+        Self { tokens, requesters }
     }
 
     async fn answer(&self, request: &RpcRequest) -> TokenReply {
+        if let Err(refusal) = self.requesters.check(request.user_id()) {
+            tracing::warn!(
+                user_id = request.user_id().unwrap_or_default(),
+                app_id = request.properties.app_id().as_ref().map(|a| a.as_str()).unwrap_or_default(),
+                tenant_id = request.tenant_id().unwrap_or_default(),
+                "a token request refused: {refusal}"
+            );
+            metrics::counter!("fa_token_requests_refused_total", "reason" => Refusal::CODE).increment(1);
+            return error(Refusal::CODE, refusal.to_string());
+        }
         let request: TokenRequest = match serde_json::from_slice(&request.body) {
             Ok(r) => r,
             Err(e) => return error("invalid_request", format!("not a token request: {e}")),

@@ -43,8 +43,10 @@ impl Drop for Listening {
 }
 
 impl Broker {
-    /// Listens to the fanout exchange `exchange` (declared durable if
-    /// missing) with a private queue, resubscribing on every new connection.
+    /// Listens to the fanout exchange `exchange` with a private queue,
+    /// resubscribing on every new connection. The exchange is its sender's
+    /// to declare (a listener needs no right to configure it); until it
+    /// exists the listener keeps trying, once a second.
     pub fn listen(&self, exchange: &'static str, listener: impl Listener) -> Listening {
         let stop = CancellationToken::new();
         let span = tracing::info_span!("amqp.listen", exchange);
@@ -75,9 +77,9 @@ async fn listen(broker: Broker, exchange: &'static str, listener: Arc<dyn Listen
         };
         let subscribed = async {
             let channel = link.connection.create_channel().await?;
-            let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+            let exists = ExchangeDeclareOptions { passive: true, ..Default::default() };
             channel
-                .exchange_declare(exchange.into(), lapin::ExchangeKind::Fanout, durable, FieldTable::default())
+                .exchange_declare(exchange.into(), lapin::ExchangeKind::Fanout, exists, FieldTable::default())
                 .await?;
             let private = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
             let queue = channel.queue_declare("".into(), private, FieldTable::default()).await?;
@@ -99,9 +101,13 @@ async fn listen(broker: Broker, exchange: &'static str, listener: Arc<dyn Listen
         let (_channel, mut consumer) = match subscribed {
             Ok(pair) => pair,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot listen; retrying on the next connection");
-                link.broken.cancel();
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // A missing exchange or a refused right closes only this
+                // channel; a broken connection is the supervisor's to see.
+                tracing::warn!(error = %e, "cannot listen yet; trying again in 1 s");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.cancelled() => return,
+                }
                 continue;
             }
         };

@@ -67,6 +67,7 @@ pub struct Broker {
 struct Inner {
     service: &'static str,
     url: SecretString,
+    user: Option<String>,
     topology: Topology,
     options: BrokerOptions,
     link: watch::Sender<Option<Arc<Link>>>,
@@ -103,9 +104,11 @@ impl Broker {
     /// (re)connection.
     pub fn start(url: SecretString, service: &'static str, topology: Topology, options: BrokerOptions) -> Self {
         let (link, _) = watch::channel(None);
+        let user = connection_user(url.expose_secret());
         let inner = Arc::new(Inner {
             service,
             url,
+            user,
             topology,
             options,
             link,
@@ -121,6 +124,16 @@ impl Broker {
     /// The binary's name, used as `app_id`.
     pub fn service(&self) -> &'static str {
         self.inner.service
+    }
+
+    /// The RabbitMQ user the connection logs in as (the URL's user; `guest`
+    /// when it names none), or `None` for a URL that does not parse (the
+    /// connection then fails, and says why).
+    ///
+    /// Requests this service sends carry it as `user_id`, which RabbitMQ
+    /// checks against the connection's login: a server can trust it.
+    pub fn user(&self) -> Option<&str> {
+        self.inner.user.as_deref()
     }
 
     /// The tuning it was started with.
@@ -401,8 +414,32 @@ async fn watch_link(inner: &Inner, link: &Link) -> Option<String> {
     }
 }
 
+/// The user an AMQP URL logs in as, as lapin reads it.
+fn connection_user(url: &str) -> Option<String> {
+    url.parse::<lapin::uri::AMQPUri>().ok().map(|uri| uri.authority.userinfo.username)
+}
+
 fn jitter(d: Duration) -> Duration {
     // Replicas that lost the broker together should not return in lockstep.
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|t| t.subsec_nanos()).unwrap_or(0);
     d + d.mul_f64(f64::from(nanos % 1000) / 4000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connection_user;
+
+    #[test]
+    fn the_user_is_the_one_the_url_logs_in_as() {
+        let cases = [
+            ("amqp://importer:secret@rabbit:5672/%2f", Some("importer")),
+            ("amqps://activity-writer:p%40ss@rabbit.example.internal:5671/fa", Some("activity-writer")),
+            ("amqp://fa%2Dsf%20user:x@127.0.0.1/%2f", Some("fa-sf user")),
+            ("amqp://127.0.0.1:5672/%2f", Some("guest")),
+            ("not a url", None),
+        ];
+        for (url, user) in cases {
+            assert_eq!(connection_user(url).as_deref(), user, "{url}");
+        }
+    }
 }

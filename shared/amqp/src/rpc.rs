@@ -121,6 +121,14 @@ impl RpcRequest {
         headers::text(self.properties.headers().as_ref(), name)
     }
 
+    /// The RabbitMQ user that published the request (`user_id`), or `None`
+    /// if it carries none. RabbitMQ refuses a publish whose `user_id` is not
+    /// the publishing connection's login, so a present value is who sent
+    /// it; [`RpcClient`] always sets it.
+    pub fn user_id(&self) -> Option<&str> {
+        self.properties.user_id().as_ref().map(ShortString::as_str)
+    }
+
     /// The `correlation_id` property the reply carries back.
     pub fn correlation_id(&self) -> Option<&str> {
         self.properties.correlation_id().as_ref().map(ShortString::as_str)
@@ -482,6 +490,12 @@ impl RpcClient {
             .with_expiration(ShortString::from(expiration))
             .with_app_id(ShortString::from(self.inner.broker.service()))
             .with_headers(FieldTable::from(table));
+        // RabbitMQ refuses a `user_id` other than the connection's login, so
+        // the server can tell which service is asking.
+        let properties = match self.inner.broker.user() {
+            Some(user) => properties.with_user_id(ShortString::from(user)),
+            None => properties,
+        };
         let options = BasicPublishOptions { mandatory: true, ..Default::default() };
         let confirm = match session.channel.basic_publish("".into(), queue.into(), options, &body, properties).await {
             Ok(confirm) => confirm,

@@ -103,6 +103,7 @@ async fn a_request_gets_its_own_reply() {
     assert!(seen[0].correlation_id().is_some(), "a request carries a correlation id");
     assert_ne!(seen[0].correlation_id(), seen[1].correlation_id(), "each call has its own correlation id");
     assert_eq!(seen[0].properties.app_id().as_ref().map(ShortString::as_str), Some("test-caller"));
+    assert_eq!(seen[0].user_id(), Some(vhost.user()), "a request names the RabbitMQ user that sent it");
     server.stop().await;
     server_side.close().await;
     caller_side.close().await;

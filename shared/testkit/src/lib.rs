@@ -71,15 +71,39 @@ impl Drop for TestDatabase {
     }
 }
 
-/// A RabbitMQ vhost of its own for one test, deleted with the value.
+/// A RabbitMQ vhost of its own for one test, deleted with the value, and
+/// the users [`TestVhost::service_url`] made for it.
 ///
 /// Uses `rabbitmqctl`, so tests run where the broker runs (as `make test`
 /// and CI do).
 pub struct TestVhost {
     /// The vhost's name, `fa-test-<uuid>`.
     pub name: String,
-    /// An AMQP URL that reaches it as `guest`.
+    /// An AMQP URL that reaches it as `guest`, with every right on it.
     pub url: String,
+    /// The users made for it, with their URLs.
+    users: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+/// `deploy/rabbitmq/permissions`: each service's configure, write and read
+/// patterns, the ones `make deps` and the SREs give its user.
+const SERVICE_PERMISSIONS: &str = include_str!("../../../deploy/rabbitmq/permissions");
+
+/// The configure, write and read patterns of `service` in
+/// `deploy/rabbitmq/permissions`.
+pub fn service_permissions(service: &str) -> anyhow::Result<[&'static str; 3]> {
+    SERVICE_PERMISSIONS
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.as_slice() {
+                [user, configure, write, read] if *user == service => Some([*configure, *write, *read]),
+                _ => None,
+            }
+        })
+        .with_context(|| format!("deploy/rabbitmq/permissions has no line for {service}"))
 }
 
 impl TestVhost {
@@ -97,7 +121,49 @@ impl TestVhost {
         let host =
             std::env::var("FA_SF_TEST_AMQP_AUTHORITY").unwrap_or_else(|_| "guest:guest@127.0.0.1:5672".to_owned());
         let url = format!("amqp://{host}/{name}");
-        Self { name, url }
+        Self { name, url, users: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// The user of [`TestVhost::url`] (`guest` unless
+    /// `FA_SF_TEST_AMQP_AUTHORITY` names another).
+    pub fn user(&self) -> &str {
+        let authority = self.url.trim_start_matches("amqp://");
+        let credentials = authority.split_once('@').map_or("guest", |(credentials, _)| credentials);
+        credentials.split_once(':').map_or(credentials, |(user, _)| user)
+    }
+
+    /// A URL that reaches the vhost as a new user of this test's own, named
+    /// `<vhost>-<service>` and holding only the permissions
+    /// `deploy/rabbitmq/permissions` gives `service`: the service then runs
+    /// with exactly the rights it has in production. The user is deleted
+    /// with the vhost.
+    pub fn service_url(&self, service: &str) -> anyhow::Result<String> {
+        let [configure, write, read] = service_permissions(service)?;
+        self.user_url(service, [configure, write, read])
+    }
+
+    /// The user name [`TestVhost::service_url`] gives `service`.
+    pub fn service_user(&self, service: &str) -> String {
+        format!("{}-{service}", self.name)
+    }
+
+    /// A URL that reaches the vhost as the user named `<vhost>-<name>`,
+    /// made on the first call with the given configure, write and read
+    /// patterns (later calls return the same URL).
+    pub fn user_url(&self, name: &str, [configure, write, read]: [&str; 3]) -> anyhow::Result<String> {
+        let user = self.service_user(name);
+        let mut users = self.users.lock().map_err(|_| anyhow::anyhow!("a test panicked while making a user"))?;
+        if let Some((_, url)) = users.iter().find(|(made, _)| *made == user) {
+            return Ok(url.clone());
+        }
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        rabbitmqctl(&["add_user", &user, &password])?;
+        let host = self.url.trim_start_matches("amqp://");
+        let host = host.split_once('@').map_or(host, |(_, host)| host);
+        let url = format!("amqp://{user}:{password}@{host}");
+        users.push((user.clone(), url.clone()));
+        rabbitmqctl(&["set_permissions", "-p", &self.name, &user, configure, write, read])?;
+        Ok(url)
     }
 
     /// Creates the planned vhost on the broker.
@@ -123,6 +189,12 @@ impl Drop for TestVhost {
     fn drop(&mut self) {
         if let Err(e) = rabbitmqctl(&["delete_vhost", &self.name]) {
             eprintln!("warning: test vhost {} not deleted: {e}", self.name);
+        }
+        let users = self.users.lock().map(|users| users.clone()).unwrap_or_else(|e| e.into_inner().clone());
+        for (user, _) in users {
+            if let Err(e) = rabbitmqctl(&["delete_user", &user]) {
+                eprintln!("warning: test user {user} not deleted: {e}");
+            }
         }
     }
 }

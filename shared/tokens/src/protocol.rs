@@ -52,6 +52,7 @@ pub enum TokenReply {
         /// `not_connected`, `salesforce_rejected`, `salesforce_unreachable`,
         /// `instance_url_not_allowed` (Salesforce's answer named an
         /// `instance_url` the broker does not send tokens to),
+        /// `requester_not_allowed` (the request's RabbitMQ user may not ask),
         /// `invalid_request` or `internal_error`.
         code: String,
         /// What happened.

@@ -39,8 +39,13 @@ impl Stack {
         let db = TestDatabase::create().await.expect("database");
         let vhost = TestVhost::create().expect("vhost");
         let port = fa_testkit::process::free_port().expect("port");
+        // The broker runs as its own RabbitMQ user with production's rights,
+        // and answers the importer's and the writer's users.
+        let amqp_url = vhost.service_url("token-broker").expect("the token-broker's RabbitMQ user");
+        let requesters = format!("{},{}", vhost.service_user("importer"), vhost.service_user("activity-writer"));
         let env: HashMap<String, String> = [
-            ("FA_SF_AMQP_URL", vhost.url.as_str()),
+            ("FA_SF_AMQP_URL", amqp_url.as_str()),
+            ("FA_SF_TOKEN_REQUESTERS", requesters.as_str()),
             ("FA_SF_DATABASE_URL", db.url.as_str()),
             ("FA_SF_HTTP_ADDR", &format!("127.0.0.1:{port}")),
             ("FA_SF_ADMIN_TOKEN", ADMIN_TOKEN),
@@ -153,10 +158,17 @@ async fn launch(env: &HashMap<String, String>, port: u16) -> Service {
     service
 }
 
-/// A broker client on the stack's vhost, for token requests.
+/// A broker client on the stack's vhost, for token requests, logged in as
+/// the importer's RabbitMQ user (with the importer's rights).
 pub fn amqp_client(stack: &Stack) -> (fa_amqp::Broker, fa_amqp::RpcClient) {
+    amqp_client_as(stack, &stack.vhost.service_url("importer").expect("the importer's RabbitMQ user"))
+}
+
+/// A broker client on the stack's vhost logged in with `url`.
+pub fn amqp_client_as(stack: &Stack, url: &str) -> (fa_amqp::Broker, fa_amqp::RpcClient) {
+    assert!(url.contains(&stack.vhost.name), "a URL of the stack's vhost");
     let broker = fa_amqp::Broker::start(
-        secrecy::SecretString::from(stack.vhost.url.clone()),
+        secrecy::SecretString::from(url.to_owned()),
         "token-broker-test",
         fa_amqp::Topology::new(),
         fa_amqp::BrokerOptions::default(),
