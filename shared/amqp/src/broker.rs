@@ -28,7 +28,7 @@ use crate::{
 };
 
 /// Tuning of a [`Broker`]; the defaults suit production.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BrokerOptions {
     /// How long a publish waits for a connection and a confirm, across
     /// reconnections, before it fails.
@@ -43,6 +43,10 @@ pub struct BrokerOptions {
     /// rely on a record's versions arriving oldest first, so the default is
     /// one; more only for publishers that do not care about order.
     pub publisher_channels: usize,
+    /// For `amqps://`: PEM certificates of the authorities that may sign
+    /// RabbitMQ's certificate, trusted besides the system's own (a private
+    /// CA, as clusters often use). Not secret.
+    pub tls_roots: Option<String>,
 }
 
 impl Default for BrokerOptions {
@@ -52,6 +56,7 @@ impl Default for BrokerOptions {
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
             publisher_channels: 1,
+            tls_roots: None,
         }
     }
 }
@@ -365,10 +370,12 @@ async fn supervise(inner: Arc<Inner>) {
 async fn connect(inner: &Inner) -> anyhow::Result<Arc<Link>> {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
     let properties = ConnectionProperties::default().with_connection_name(format!("{}@{host}", inner.service).into());
-    let connection =
-        tokio::time::timeout(Duration::from_secs(10), Connection::connect(inner.url.expose_secret(), properties))
-            .await
-            .map_err(|_| anyhow::anyhow!("no answer within 10s"))??;
+    let tls = lapin::tcp::OwnedTLSConfig { identity: None, cert_chain: inner.options.tls_roots.clone() };
+    let connecting =
+        Connection::connect_with_config(inner.url.expose_secret(), properties, tls, lapin::runtime::default_runtime()?);
+    let connection = tokio::time::timeout(Duration::from_secs(10), connecting)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within 10s"))??;
     let declare = connection.create_channel().await?;
     inner.topology.declare(&declare).await?;
     let _ = declare.close(200, "declared".into()).await;

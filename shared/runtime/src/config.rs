@@ -207,6 +207,10 @@ pub struct CommonConfig {
     pub service: &'static str,
     /// `FA_SF_AMQP_URL`; secret, since it may carry a password.
     pub amqp_url: SecretString,
+    /// The certificates of `FA_SF_AMQP_CA_FILE` (PEM): for `amqps://`, the
+    /// authorities trusted to sign RabbitMQ's certificate besides the
+    /// system's own.
+    pub amqp_tls_roots: Option<String>,
     /// `FA_SF_DATABASE_URL`; secret, since it may carry a password.
     pub database_url: SecretString,
     /// `FA_SF_HTTP_ADDR`.
@@ -235,6 +239,10 @@ impl CommonConfig {
         if !(amqp_url.starts_with("amqp://") || amqp_url.starts_with("amqps://")) {
             return Err(ConfigError::invalid("FA_SF_AMQP_URL", "must start with amqp:// or amqps://"));
         }
+        let amqp_tls_roots = match settings.get("FA_SF_AMQP_CA_FILE") {
+            Some(path) => Some(read_certificates("FA_SF_AMQP_CA_FILE", path)?),
+            None => None,
+        };
         let database_url = settings.string_or("FA_SF_DATABASE_URL", DEFAULT_DATABASE_URL);
         if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
             return Err(ConfigError::invalid("FA_SF_DATABASE_URL", "must start with postgres://"));
@@ -246,6 +254,7 @@ impl CommonConfig {
         Ok(Self {
             service,
             amqp_url: SecretString::from(amqp_url),
+            amqp_tls_roots,
             database_url: SecretString::from(database_url),
             http_addr,
             log_format: settings.parse_or("FA_SF_LOG_FORMAT", LogFormat::Json)?,
@@ -253,6 +262,21 @@ impl CommonConfig {
             otlp_endpoint: settings.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned),
         })
     }
+}
+
+/// The PEM certificates in the file at `path`, read at start so that a
+/// wrong path stops the service with the variable's name, not a TLS error
+/// on every reconnection.
+fn read_certificates(variable: &str, path: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::invalid(variable, format!("cannot read {path}: {e}")))?;
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(ConfigError::invalid(
+            variable,
+            format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----): name the CA's certificate file"),
+        ));
+    }
+    Ok(text)
 }
 
 /// The shortest admin token accepted: 32 characters (`openssl rand -hex 32`
@@ -361,6 +385,8 @@ mod tests {
         check(&[("FA_SF_HTTP_ADDR", "localhost")], "FA_SF_HTTP_ADDR is invalid");
         check(&[("FA_SF_LOG_FORMAT", "xml")], "FA_SF_LOG_FORMAT is invalid");
         check(&[("FA_SF_AMQP_URL", "http://x")], "FA_SF_AMQP_URL is invalid");
+        check(&[("FA_SF_AMQP_CA_FILE", "/nonexistent/ca.crt")], "FA_SF_AMQP_CA_FILE is invalid: cannot read");
+        check(&[("FA_SF_AMQP_CA_FILE", "Cargo.toml")], "FA_SF_AMQP_CA_FILE is invalid: Cargo.toml holds no PEM");
         check(&[("FA_SF_IMPORT_INTERVAL", "3x")], "FA_SF_IMPORT_INTERVAL is invalid");
         check(&[("FA_SF_IMPORT_INTERVAL", "0s")], "FA_SF_IMPORT_INTERVAL is invalid");
         check(&[], "FA_SF_ADMIN_TOKEN is required but not set (a long random string");

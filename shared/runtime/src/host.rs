@@ -27,7 +27,8 @@ impl Host {
     /// starts, reports not ready, and keeps trying).
     pub async fn start(common: &CommonConfig, topology: Topology) -> anyhow::Result<Self> {
         let pool = fa_store::connect(common.database_url.expose_secret(), fa_store::PoolOptions::default()).await?;
-        let broker = Broker::start(common.amqp_url.clone(), common.service, topology, BrokerOptions::default());
+        let options = BrokerOptions { tls_roots: common.amqp_tls_roots.clone(), ..BrokerOptions::default() };
+        let broker = Broker::start(common.amqp_url.clone(), common.service, topology, options);
         let readiness = Readiness::new(common.service);
         let probe = broker.clone();
         readiness.add("amqp", move || std::future::ready(probe.readiness()));
