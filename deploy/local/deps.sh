@@ -4,6 +4,8 @@
 # default configuration expects:
 #   FA_SF_DATABASE_URL = postgres://postgres@127.0.0.1:5432/fa_salesforce
 #   FA_SF_AMQP_URL     = amqp://guest:guest@127.0.0.1:5672/%2f
+# and gives each service a RabbitMQ user of its own with least privilege
+# (deploy/rabbitmq/permissions), its password in .local/rabbitmq/.
 # It installs Debian packages only when something is missing, starts only
 # what is stopped, and is safe to run again and again.
 set -euo pipefail
@@ -35,6 +37,7 @@ wait_for() { # seconds, description, command...
 command -v cargo >/dev/null || die "Rust is missing: install it with rustup (https://rustup.rs); rust-toolchain.toml pins the version"
 command -v cc >/dev/null || apt_install build-essential
 command -v curl >/dev/null || apt_install curl
+command -v openssl >/dev/null || apt_install openssl
 
 # --- PostgreSQL ------------------------------------------------------------
 command -v pg_ctlcluster >/dev/null || apt_install postgresql postgresql-client
@@ -77,6 +80,27 @@ fi
 if [ "$(id -u)" -ne 0 ] && [ ! -r "$HOME/.erlang.cookie" ] && sudo test -f /var/lib/rabbitmq/.erlang.cookie; then
   sudo cat /var/lib/rabbitmq/.erlang.cookie > "$HOME/.erlang.cookie"; chmod 600 "$HOME/.erlang.cookie"
 fi
+
+# Each service logs in as its own user with only the rights it needs
+# (deploy/rabbitmq/permissions), as in production; `make run` reads the
+# passwords kept in .local/rabbitmq/.
+mkdir -p .local/rabbitmq
+users=$("${SUDO[@]}" rabbitmqctl -q list_users | awk '{print $1}')
+# (rabbitmqctl reads stdin, so the file comes in on descriptor 3)
+while read -r service configure write read <&3; do
+  case "$service" in ''|'#'*) continue ;; esac
+  secret=.local/rabbitmq/$service.password
+  if ! grep -qx "$service" <<<"$users"; then
+    say "creating RabbitMQ user $service"
+    (umask 077; openssl rand -hex 16 > "$secret")
+    "${SUDO[@]}" rabbitmqctl -q add_user "$service" "$(cat "$secret")" >/dev/null
+  elif [ ! -s "$secret" ]; then
+    say "setting a new password for RabbitMQ user $service (its old one is not in $secret)"
+    (umask 077; openssl rand -hex 16 > "$secret")
+    "${SUDO[@]}" rabbitmqctl -q change_password "$service" "$(cat "$secret")" >/dev/null
+  fi
+  "${SUDO[@]}" rabbitmqctl -q set_permissions -p / "$service" "$configure" "$write" "$read" >/dev/null
+done 3< deploy/rabbitmq/permissions
 
 # --- A Salesforce client nobody here wrote, for sfsim's conformance test ---
 venv=.local/venv

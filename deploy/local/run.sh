@@ -45,10 +45,20 @@ for _ in $(seq 1 60); do [ -s "$demo/credentials.json" ] && break; sleep 0.5; do
 "$bin/frontagent-stub" > >(sed -u "s/^/[frontagent] /") 2>&1 &
 pids+=($!)
 
+# Each service logs in to RabbitMQ as its own user (made by `make deps`
+# with production's rights), unless FA_SF_AMQP_URL says otherwise.
+amqp_url() {
+  local secret=$state/rabbitmq/$1.password
+  if [ -n "${FA_SF_AMQP_URL:-}" ]; then echo "$FA_SF_AMQP_URL"
+  elif [ -s "$secret" ]; then echo "amqp://$1:$(cat "$secret")@127.0.0.1:5672/%2f"
+  else echo "error: $secret is missing: run 'make deps'" >&2; return 1
+  fi
+}
 for entry in "${services[@]}"; do
   name=${entry%%:*} port=${entry##*:}
   [ -x "$bin/$name" ] || { echo "error: $bin/$name is missing: run 'make run' (it builds first)" >&2; exit 1; }
-  FA_SF_HTTP_ADDR=127.0.0.1:$port "$bin/$name" > >(sed -u "s/^/[$name] /") 2>&1 &
+  url=$(amqp_url "$name")
+  FA_SF_AMQP_URL=$url FA_SF_HTTP_ADDR=127.0.0.1:$port "$bin/$name" > >(sed -u "s/^/[$name] /") 2>&1 &
   pids+=($!)
 done
 
@@ -165,7 +175,9 @@ Assisted calls: the [assist] lines above sent three assist.completed events (a L
 call, a known number, a new number) and showed the Task the writer made of each. Again:
   $bin/frontagent-stub assist --org ${org_id:-<org_id from $demo/credentials.json>}
   curl http://127.0.0.1:8090/sfsim/orgs/${org_id:-<org_id>}/records/Task
-RabbitMQ: amqp://guest:guest@127.0.0.1:5672/%2f   PostgreSQL: postgres://postgres@127.0.0.1:5432/fa_salesforce
+RabbitMQ: vhost / at 127.0.0.1:5672; each service logs in as its own user (token-broker,
+importer, activity-writer; passwords in $state/rabbitmq/), Front Agent's stub as guest.
+PostgreSQL: postgres://postgres@127.0.0.1:5432/fa_salesforce
 Press Ctrl-C to stop.
 EOM
 wait
