@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Writes k8s/prometheusrule.yaml: deploy/prometheus/alerts.yaml wrapped in a
+# Writes k8s/base/prometheusrule.yaml: deploy/prometheus/alerts.yaml wrapped in a
 # PrometheusRule (kustomize cannot load files outside k8s/, so the rules are
 # copied). With --check, fails instead if the copy is out of date (for CI).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 src="$root/deploy/prometheus/alerts.yaml"
-dst="$root/k8s/prometheusrule.yaml"
+dst="$root/k8s/base/prometheusrule.yaml"
 
 render() {
   cat <<'HEADER'
@@ -25,7 +25,7 @@ HEADER
 
 if [[ "${1:-}" == "--check" ]]; then
   if ! diff -u "$dst" <(render); then
-    echo "k8s/prometheusrule.yaml is stale: run deploy/prometheus/sync-prometheusrule.sh" >&2
+    echo "k8s/base/prometheusrule.yaml is stale: run deploy/prometheus/sync-prometheusrule.sh" >&2
     exit 1
   fi
 else

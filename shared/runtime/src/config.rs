@@ -240,6 +240,14 @@ impl CommonConfig {
             return Err(ConfigError::invalid("FA_SF_AMQP_URL", "must start with amqp:// or amqps://"));
         }
         let amqp_tls_roots = match settings.get("FA_SF_AMQP_CA_FILE") {
+            // A CA for a plain connection protects nothing: the setting says
+            // TLS was meant (the production overlay sets it), so say so.
+            Some(_) if !amqp_url.starts_with("amqps://") => {
+                return Err(ConfigError::invalid(
+                    "FA_SF_AMQP_URL",
+                    "must start with amqps:// when FA_SF_AMQP_CA_FILE is set (RabbitMQ's TLS port is usually 5671)",
+                ));
+            }
             Some(path) => Some(read_certificates("FA_SF_AMQP_CA_FILE", path)?),
             None => None,
         };
@@ -385,8 +393,10 @@ mod tests {
         check(&[("FA_SF_HTTP_ADDR", "localhost")], "FA_SF_HTTP_ADDR is invalid");
         check(&[("FA_SF_LOG_FORMAT", "xml")], "FA_SF_LOG_FORMAT is invalid");
         check(&[("FA_SF_AMQP_URL", "http://x")], "FA_SF_AMQP_URL is invalid");
-        check(&[("FA_SF_AMQP_CA_FILE", "/nonexistent/ca.crt")], "FA_SF_AMQP_CA_FILE is invalid: cannot read");
-        check(&[("FA_SF_AMQP_CA_FILE", "Cargo.toml")], "FA_SF_AMQP_CA_FILE is invalid: Cargo.toml holds no PEM");
+        let tls = ("FA_SF_AMQP_URL", "amqps://importer:pw@rabbit.example.internal:5671/%2f");
+        check(&[tls, ("FA_SF_AMQP_CA_FILE", "/nonexistent/ca.crt")], "FA_SF_AMQP_CA_FILE is invalid: cannot read");
+        check(&[tls, ("FA_SF_AMQP_CA_FILE", "Cargo.toml")], "FA_SF_AMQP_CA_FILE is invalid: Cargo.toml holds no PEM");
+        check(&[("FA_SF_AMQP_CA_FILE", "Cargo.toml")], "FA_SF_AMQP_URL is invalid: must start with amqps://");
         check(&[("FA_SF_IMPORT_INTERVAL", "3x")], "FA_SF_IMPORT_INTERVAL is invalid");
         check(&[("FA_SF_IMPORT_INTERVAL", "0s")], "FA_SF_IMPORT_INTERVAL is invalid");
         check(&[], "FA_SF_ADMIN_TOKEN is required but not set (a long random string");
