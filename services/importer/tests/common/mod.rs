@@ -95,8 +95,14 @@ impl Stack {
         // The token-broker, in-process.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("listener");
         let broker_port = listener.local_addr().expect("addr").port();
+        // Each service logs in as its own RabbitMQ user with production's
+        // rights (deploy/rabbitmq/permissions).
+        let broker_amqp = vhost.service_url("token-broker").expect("the token-broker's RabbitMQ user");
+        let service_amqp = vhost.service_url("importer").expect("the importer's RabbitMQ user");
+        let requesters = vhost.service_user("importer");
         let broker_env: HashMap<String, String> = [
-            ("FA_SF_AMQP_URL", vhost.url.as_str()),
+            ("FA_SF_AMQP_URL", broker_amqp.as_str()),
+            ("FA_SF_TOKEN_REQUESTERS", requesters.as_str()),
             ("FA_SF_DATABASE_URL", db.url.as_str()),
             ("FA_SF_ADMIN_TOKEN", ADMIN_TOKEN),
             ("FA_SF_KEY_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
@@ -118,7 +124,7 @@ impl Stack {
 
         let port = fa_testkit::process::free_port().expect("port");
         let mut env: HashMap<String, String> = [
-            ("FA_SF_AMQP_URL", vhost.url.as_str()),
+            ("FA_SF_AMQP_URL", service_amqp.as_str()),
             ("FA_SF_DATABASE_URL", db.url.as_str()),
             ("FA_SF_HTTP_ADDR", &format!("127.0.0.1:{port}")),
             ("FA_SF_ADMIN_TOKEN", ADMIN_TOKEN),
