@@ -4,7 +4,8 @@
 //! lags new records by minutes.
 //!
 //! The importer [`upsert`]s the records of each confirmed batch; the writer
-//! [`find`]s them. E-mail addresses are lower-cased here on both sides
+//! [`find`]s them. What the index [`held`] is what Front Agent may hold, so
+//! only that is announced gone, and then [`remove`]d. E-mail addresses are lower-cased here on both sides
 //! (`str::to_lowercase`), so they compare case-insensitively whatever the
 //! caller passes.
 
@@ -151,4 +152,51 @@ pub async fn find(
             email,
         })
         .collect())
+}
+
+/// Which of `record_ids` (records of `object`) Front Agent may hold for
+/// `tenant`: those the importer published from org `organization_id` and
+/// has not announced gone since. The importer announces a removal only for
+/// these (behaviour.md §3): a record first seen already gone was never
+/// Front Agent's.
+pub async fn held(
+    pool: &PgPool,
+    tenant: &str,
+    organization_id: &str,
+    object: &str,
+    record_ids: &[String],
+) -> sqlx::Result<std::collections::HashSet<String>> {
+    if record_ids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT record_id FROM customer_index
+         WHERE tenant_id = $1 AND organization_id = $2 AND object = $3 AND record_id = ANY($4::text[])",
+    )
+    .bind(tenant)
+    .bind(organization_id)
+    .bind(object)
+    .bind(record_ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Forgets `record_ids` (records of `object`) of `tenant` once their
+/// removal was confirmed: the writer no longer matches callers on them, and
+/// a run that reads them again does not announce them twice. A record that
+/// comes back (undeleted) is indexed again by its next upsert. Returns how
+/// many rows went.
+pub async fn remove(pool: &PgPool, tenant: &str, object: &str, record_ids: &[String]) -> sqlx::Result<u64> {
+    if record_ids.is_empty() {
+        return Ok(0);
+    }
+    let done =
+        sqlx::query("DELETE FROM customer_index WHERE tenant_id = $1 AND object = $2 AND record_id = ANY($3::text[])")
+            .bind(tenant)
+            .bind(object)
+            .bind(record_ids)
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected())
 }

@@ -163,3 +163,38 @@ async fn the_index_refuses_a_number_that_is_not_e164() {
     }
     assert!(found(&pool, "acme", &["+81312345678"], &[]).await.is_empty());
 }
+
+#[tokio::test]
+async fn only_what_was_published_from_the_org_is_held_and_a_removal_forgets_it() {
+    let (_db, pool) = pool().await;
+    let at = datetime!(2026-11-20 01:02:03 UTC);
+    let lead = "00Q000000000001EAA";
+    let other_lead = "00Q000000000002EAA";
+    customer_index::upsert(&pool, "acme", ORG, &[record("Lead", lead, &["+81312345678"], None, at)])
+        .await
+        .expect("upsert");
+    customer_index::upsert(&pool, "globex", ORG, &[record("Lead", other_lead, &[], None, at)]).await.expect("upsert");
+    let asked = strings(&[lead, other_lead, "00Q000000000003EAA"]);
+
+    let held = customer_index::held(&pool, "acme", ORG, "Lead", &asked).await.expect("held");
+    assert_eq!(held.into_iter().collect::<Vec<_>>(), [lead], "another tenant's record and an unknown id are not held");
+    let held = customer_index::held(&pool, "acme", ORG, "Contact", &asked).await.expect("held");
+    assert!(held.is_empty(), "the same id as another object is not held");
+    let held = customer_index::held(&pool, "acme", "00D000000000002EAA", "Lead", &asked).await.expect("held");
+    assert!(held.is_empty(), "a record of the org before a re-connect is not held");
+
+    assert_eq!(customer_index::remove(&pool, "acme", "Lead", &asked).await.expect("remove"), 1);
+    assert!(customer_index::held(&pool, "acme", ORG, "Lead", &asked).await.expect("held").is_empty());
+    assert!(found(&pool, "acme", &["+81312345678"], &[]).await.is_empty(), "the writer no longer finds it");
+    assert_eq!(
+        customer_index::held(&pool, "globex", ORG, "Lead", &asked).await.expect("held").into_iter().collect::<Vec<_>>(),
+        [other_lead],
+        "another tenant's record stays"
+    );
+
+    // Undeleted and published again: held again.
+    customer_index::upsert(&pool, "acme", ORG, &[record("Lead", lead, &[], None, at + time::Duration::HOUR)])
+        .await
+        .expect("upsert");
+    assert_eq!(customer_index::held(&pool, "acme", ORG, "Lead", &asked).await.expect("held").len(), 1);
+}
