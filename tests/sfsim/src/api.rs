@@ -62,6 +62,8 @@ pub fn router(sim: Sim) -> Router {
         .route("/query/{locator}", get(query_more))
         .route("/sobjects/{object}", post(create))
         .route("/sobjects/{object}/", post(create))
+        .route("/sobjects/{object}/deleted", get(deleted))
+        .route("/sobjects/{object}/deleted/", get(deleted))
         .route("/sobjects/{object}/{id}", get(read_record).patch(update).delete(delete))
         .route("/sobjects/{object}/{id}/", get(read_record).patch(update).delete(delete))
         .route("/composite/sobjects", post(collection_create))
@@ -198,6 +200,9 @@ async fn api_gate(
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
+    // Salesforce empties the recycle bin of what is 15 days old on its own;
+    // sfsim does it when it is next asked.
+    org.expire_recycle_bin();
     let mut response = if unavailable {
         ApiError::new(503, "SERVER_UNAVAILABLE", "Server Unavailable").into_response()
     } else {
@@ -524,6 +529,29 @@ async fn delete(Extension(ctx): Extension<Ctx>, Path((_, object, id)): Path<(Str
         .and_then(|(schema, id)| write::delete(&ctx.org, schema, &id));
     match result {
         Ok(()) => axum::http::StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct DeletedParams {
+    start: Option<String>,
+    end: Option<String>,
+}
+
+/// `GET …/sobjects/{object}/deleted/?start=&end=`: the replication API's
+/// deleted list ([`crate::replication`]).
+async fn deleted(
+    Extension(ctx): Extension<Ctx>,
+    Path((_, object)): Path<(String, String)>,
+    Query(p): Query<DeletedParams>,
+) -> Response {
+    let result = object_or_404(&object).and_then(|schema| {
+        let data = read(&ctx.org.data);
+        crate::replication::deleted(&data.recycle_bin, schema.name, p.start.as_deref(), p.end.as_deref(), ctx.org.now())
+    });
+    match result {
+        Ok(body) => json_response(200, &body),
         Err(e) => e.into_response(),
     }
 }

@@ -2,6 +2,29 @@
 //! an admin would do in Salesforce's setup screens (create orgs, apps,
 //! users), plus seeding data, reading it back, switching faults on and
 //! counting calls. Its paths (`/sfsim/...`) are not Salesforce's.
+//!
+//! Routes, under `/sfsim/orgs` (JSON in and out; errors are
+//! `{"error": "..."}`):
+//!
+//! | route | what it does |
+//! |---|---|
+//! | `POST /` | creates an org: `{name, locale, sandbox, daily_api_limit}` |
+//! | `GET /{org}` | record counts and API usage |
+//! | `POST /{org}/apps` | registers a connected app: `{consumer_key?, certificate_pem}` |
+//! | `POST /{org}/users`, `PATCH /{org}/users/{id}` | creates a user, (de)activates or (un)approves one |
+//! | `POST /{org}/records/{object}`, `GET` the same | seeds records as given (read-only fields too); lists every record, deleted ones included |
+//! | `POST /{org}/records/{object}/merge` | merges Leads, Contacts or Accounts: `{"master_id", "merged_ids": [one or two]}` gives `{"id", "merged_ids", "updated_related_ids"}` ([`crate::merge`]) |
+//! | `GET /{org}/recycle-bin` | what the bin holds: `[{"id", "object", "deleted_date"}]` |
+//! | `POST /{org}/recycle-bin/empty` | purges the bin, or `{"ids": [...]}` only: gives `{"purged": [...]}`; purged rows leave `queryAll` and move `earliestDateAvailable` forward ([`crate::recycle_bin`]) |
+//! | `POST /{org}/recycle-bin/undelete` | `{"ids": [...]}` back live (Salesforce's `undelete`); the delete log keeps their deletions |
+//! | `GET /{org}/clock`, `POST /{org}/clock/advance` | the org's clock; `{"days", "seconds"}` moves it forward (never back), and with it `SystemModstamp`, deletion dates, date literals and the 15-day purge. Sessions, cursors and the daily allowance keep real time (`sessions/age` ages sessions) |
+//! | `POST /{org}/generate` | realistic Japanese Leads, Contacts, Accounts |
+//! | `POST /{org}/leads/{id}/convert` | converts a Lead: `{"contact_id", "account_id"}` |
+//! | `GET /{org}/calls` | API calls by route |
+//! | `PUT /{org}/faults`, `GET` the same | latency, 503s, row locks, timeouts after commit, search lag, unreadable objects |
+//! | `PUT /{org}/limits` | the daily allowance: `{used?, max?}` |
+//! | `POST /{org}/sessions/revoke`, `POST /{org}/sessions/age` | ends or ages (`{seconds}`) the org's sessions |
+//! | `PUT /{org}/duplicate-rules` | objects whose duplicate rules block creates |
 
 use std::collections::BTreeMap;
 
@@ -13,7 +36,6 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value as J, json};
-use time::OffsetDateTime;
 
 use crate::{
     error::{ApiError, json_response},
@@ -33,6 +55,12 @@ pub fn router(sim: Sim) -> Router {
         .route("/sfsim/orgs/{org}/users", post(create_user))
         .route("/sfsim/orgs/{org}/users/{id}", patch(update_user))
         .route("/sfsim/orgs/{org}/records/{object}", post(seed).get(records))
+        .route("/sfsim/orgs/{org}/records/{object}/merge", post(merge))
+        .route("/sfsim/orgs/{org}/recycle-bin", get(recycle_bin))
+        .route("/sfsim/orgs/{org}/recycle-bin/empty", post(empty_recycle_bin))
+        .route("/sfsim/orgs/{org}/recycle-bin/undelete", post(undelete))
+        .route("/sfsim/orgs/{org}/clock", get(clock))
+        .route("/sfsim/orgs/{org}/clock/advance", post(advance_clock))
         .route("/sfsim/orgs/{org}/generate", post(generate_records))
         .route("/sfsim/orgs/{org}/leads/{id}/convert", post(convert))
         .route("/sfsim/orgs/{org}/calls", get(calls))
@@ -85,6 +113,7 @@ async fn org_summary(State(sim): State<Sim>, Path(org): Path<String>) -> Respons
         Ok(o) => o,
         Err(r) => return r,
     };
+    org.expire_recycle_bin();
     let data = read(&org.data);
     let counts: BTreeMap<&str, usize> = data.by_object.iter().map(|(k, v)| (*k, v.len())).collect();
     let (used, max) = org.usage();
@@ -169,7 +198,9 @@ async fn update_user(
 }
 
 /// Seeds records as given, read-only fields included (`SystemModstamp`,
-/// `IsConverted`, ...): a body that is one record or an array of them.
+/// `IsConverted`, ...): a body that is one record or an array of them. A
+/// record seeded with `IsDeleted = true` goes into the recycle bin and the
+/// delete log, deleted at its `SystemModstamp`.
 async fn seed(State(sim): State<Sim>, Path((org, object)): Path<(String, String)>, Json(body): Json<J>) -> Response {
     let org = match find(&sim, &org) {
         Ok(o) => o,
@@ -195,7 +226,11 @@ async fn seed(State(sim): State<Sim>, Path((org, object)): Path<(String, String)
             "v61.0",
             WriteMode { seeding: true, skip_duplicate_rules: true },
         ) {
-            Ok(id) => ids.push(id),
+            Ok(id) => {
+                // A row seeded deleted is in the recycle bin, as it would be.
+                crate::recycle_bin::admit_seeded(&mut data, &id, org.now());
+                ids.push(id);
+            }
             Err(errors) => {
                 return json_response(
                     400,
@@ -216,13 +251,15 @@ fn default_owner(org: &Org) -> String {
         .unwrap_or_default()
 }
 
-/// Every record of an object (deleted ones included), all fields.
+/// Every record of an object (deleted ones in the recycle bin included,
+/// purged ones not), all fields.
 async fn records(State(sim): State<Sim>, Path((org, object)): Path<(String, String)>) -> Response {
     let org = match find(&sim, &org) {
         Ok(o) => o,
         Err(r) => return r,
     };
     let Some(schema) = schema::object(&object) else { return bad(format!("unknown object {object}")) };
+    org.expire_recycle_bin();
     let data = read(&org.data);
     let list: Vec<J> = data.of(schema).map(record_json).collect();
     json_response(200, &J::Array(list))
@@ -283,7 +320,7 @@ pub fn generate_into(
     seed: u64,
     spread_days: i64,
 ) -> (usize, usize, usize) {
-    let opts = GenOptions { seed, now: OffsetDateTime::now_utc(), spread: time::Duration::days(spread_days) };
+    let opts = GenOptions { seed, now: org.now(), spread: time::Duration::days(spread_days) };
     let owner = default_owner(org);
     let mut data = write(&org.data);
     let mut insert = |object: &'static schema::ObjectSchema, items: Vec<generate::Generated>, accounts: &[String]| {
@@ -347,6 +384,146 @@ async fn convert(State(sim): State<Sim>, Path((org, id)): Path<(String, String)>
         Ok((contact, account)) => json_response(200, &json!({ "contact_id": contact, "account_id": account })),
         Err(e) => e.into_response(),
     }
+}
+
+#[derive(Deserialize)]
+struct MergeRequest {
+    master_id: String,
+    merged_ids: Vec<String>,
+}
+
+/// 15- or 18-character ids as the 18-character form records are kept by;
+/// `Err` names the first malformed one.
+fn full_ids<'a>(ids: impl IntoIterator<Item = &'a String>) -> Result<Vec<String>, String> {
+    ids.into_iter().map(|id| crate::ids::to_18(id).ok_or_else(|| format!("malformed id {id}"))).collect()
+}
+
+async fn merge(
+    State(sim): State<Sim>,
+    Path((org, object)): Path<(String, String)>,
+    Json(req): Json<MergeRequest>,
+) -> Response {
+    let org = match find(&sim, &org) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let Some(schema) = schema::object(&object) else { return bad(format!("unknown object {object}")) };
+    let ids = match full_ids(std::iter::once(&req.master_id).chain(&req.merged_ids)) {
+        Ok(ids) => ids,
+        Err(e) => return bad(e),
+    };
+    let now = org.now();
+    let result = crate::merge::merge(&mut write(&org.data), schema, &ids[0], &ids[1..], now);
+    match result {
+        Ok(merged) => json_response(
+            200,
+            &json!({ "id": merged.id, "merged_ids": merged.merged_ids, "updated_related_ids": merged.updated_related_ids }),
+        ),
+        Err(e @ crate::merge::MergeError::NotFound { .. }) => json_response(404, &json!({ "error": e.to_string() })),
+        Err(e) => bad(e.to_string()),
+    }
+}
+
+async fn recycle_bin(State(sim): State<Sim>, Path(org): Path<String>) -> Response {
+    let org = match find(&sim, &org) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    org.expire_recycle_bin();
+    let data = read(&org.data);
+    let entries: Vec<J> = data
+        .recycle_bin
+        .entries()
+        .map(|(id, at)| {
+            let object = data.records.get(id).map(|r| r.object.name);
+            json!({ "id": id, "object": object, "deleted_date": crate::value::format_datetime(at) })
+        })
+        .collect();
+    json_response(200, &J::Array(entries))
+}
+
+#[derive(Deserialize, Default)]
+struct Ids {
+    ids: Option<Vec<String>>,
+}
+
+async fn empty_recycle_bin(State(sim): State<Sim>, Path(org): Path<String>, body: Option<Json<Ids>>) -> Response {
+    let org = match find(&sim, &org) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let ids = match body.and_then(|Json(b)| b.ids).map(|ids| full_ids(&ids)).transpose() {
+        Ok(ids) => ids,
+        Err(e) => return bad(e),
+    };
+    org.expire_recycle_bin();
+    let mut data = write(&org.data);
+    if let Some(missing) = ids.iter().flatten().find(|id| data.recycle_bin.deleted_at(id).is_none()) {
+        return json_response(404, &json!({ "error": format!("{missing} is not in the recycle bin") }));
+    }
+    let purged = crate::recycle_bin::purge(&mut data, ids.as_deref());
+    json_response(200, &json!({ "purged": purged }))
+}
+
+async fn undelete(State(sim): State<Sim>, Path(org): Path<String>, Json(body): Json<Ids>) -> Response {
+    let org = match find(&sim, &org) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let ids = match full_ids(body.ids.iter().flatten()) {
+        Ok(ids) if !ids.is_empty() => ids,
+        Ok(_) => return bad("ids: give the ids to undelete"),
+        Err(e) => return bad(e),
+    };
+    org.expire_recycle_bin();
+    let now = org.now();
+    let mut data = write(&org.data);
+    if let Some(missing) = ids.iter().find(|id| data.recycle_bin.deleted_at(id).is_none()) {
+        return json_response(404, &json!({ "error": format!("{missing} is not in the recycle bin") }));
+    }
+    for id in &ids {
+        // Every id was checked to be in the bin, under the same lock.
+        let _ = crate::recycle_bin::undelete(&mut data, id, now);
+    }
+    json_response(200, &json!({ "undeleted": ids }))
+}
+
+fn clock_json(org: &Org) -> J {
+    json!({
+        "now": crate::value::format_datetime(org.now()),
+        "ahead_by_seconds": org.clock_ahead().whole_seconds(),
+    })
+}
+
+async fn clock(State(sim): State<Sim>, Path(org): Path<String>) -> Response {
+    match find(&sim, &org) {
+        Ok(org) => json_response(200, &clock_json(&org)),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct Advance {
+    #[serde(default)]
+    days: u32,
+    #[serde(default)]
+    seconds: u64,
+}
+
+async fn advance_clock(State(sim): State<Sim>, Path(org): Path<String>, Json(by): Json<Advance>) -> Response {
+    let org = match find(&sim, &org) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    // Ten years at a time keeps every instant sfsim computes representable.
+    const MAX_SECONDS: u64 = 10 * 366 * 24 * 3600;
+    let total = u64::from(by.days).saturating_mul(24 * 3600).saturating_add(by.seconds);
+    if total == 0 || total > MAX_SECONDS {
+        return bad("give days or seconds (together at most ten years) to move the clock forward by");
+    }
+    let by = time::Duration::seconds(i64::try_from(total).unwrap_or(0));
+    org.advance_clock(by);
+    json_response(200, &clock_json(&org))
 }
 
 async fn calls(State(sim): State<Sim>, Path(org): Path<String>) -> Response {

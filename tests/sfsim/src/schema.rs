@@ -159,6 +159,12 @@ fn person_fields() -> Vec<Field> {
     ]
 }
 
+/// `MasterRecordId`: on the loser of a merge, the record it was merged into;
+/// null on every live record. Read-only, as Salesforce describes it.
+fn master_record(object: &'static [&'static str]) -> Field {
+    Field::new("MasterRecordId", FieldType::Reference { targets: object }).read_only().relationship("MasterRecord")
+}
+
 static OBJECTS: LazyLock<Vec<ObjectSchema>> = LazyLock::new(|| {
     use FieldType::*;
     let with = |mut own: Vec<Field>| {
@@ -173,6 +179,7 @@ static OBJECTS: LazyLock<Vec<ObjectSchema>> = LazyLock::new(|| {
             fields: with({
                 let mut f = person_fields();
                 f.extend([
+                    master_record(&["Lead"]),
                     Field::new("Company", Text { length: 255 }).required(),
                     Field::new("Status", Picklist { values: LEAD_STATUS, restricted: true })
                         .required()
@@ -189,6 +196,8 @@ static OBJECTS: LazyLock<Vec<ObjectSchema>> = LazyLock::new(|| {
                     Field::new("ConvertedAccountId", Reference { targets: &["Account"] })
                         .read_only()
                         .relationship("ConvertedAccount"),
+                    // Null here: sfsim has no Opportunity, and conversion creates none.
+                    Field::new("ConvertedOpportunityId", Reference { targets: &["Opportunity"] }).read_only(),
                 ]);
                 f
             }),
@@ -199,6 +208,7 @@ static OBJECTS: LazyLock<Vec<ObjectSchema>> = LazyLock::new(|| {
             fields: with({
                 let mut f = person_fields();
                 f.extend([
+                    master_record(&["Contact"]),
                     Field::new("AccountId", Reference { targets: &["Account"] }).relationship("Account"),
                     Field::new("Department", Text { length: 80 }),
                 ]);
@@ -209,6 +219,7 @@ static OBJECTS: LazyLock<Vec<ObjectSchema>> = LazyLock::new(|| {
             name: "Account",
             key_prefix: "001",
             fields: with(vec![
+                master_record(&["Account"]),
                 Field::new("Name", Text { length: 255 }).required(),
                 Field::new("Phone", Phone),
                 Field::new("Fax", Phone),

@@ -9,7 +9,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::json;
-use time::OffsetDateTime;
 
 use crate::{
     api::Ctx,
@@ -184,7 +183,7 @@ pub async fn search(Extension(ctx): Extension<Ctx>, q: Option<&str>) -> Response
         None => return malformed("A search string has to be specified").into_response(),
     };
     let lag = time::Duration::seconds(i64::try_from(lock(&ctx.org.faults).search_lag_secs).unwrap_or(0));
-    let indexed_before = OffsetDateTime::now_utc() - lag;
+    let indexed_before = ctx.org.now() - lag;
     let data = read(&ctx.org.data);
     let eval = ctx.org.eval_context();
     let term_digits = phone_digits(&sosl.term);

@@ -15,6 +15,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 use crate::{
     ids::IdGenerator,
+    recycle_bin::RecycleBin,
     schema::{self, ObjectSchema},
     soql,
     value::{Record, Value},
@@ -139,6 +140,8 @@ pub struct OrgData {
     pub records: HashMap<String, Record>,
     /// Ids per object, in creation order.
     pub by_object: HashMap<&'static str, Vec<String>>,
+    /// Deleted records awaiting purge, and the delete log.
+    pub recycle_bin: RecycleBin,
 }
 
 impl soql::Lookup for OrgData {
@@ -158,6 +161,15 @@ impl OrgData {
         let id = record.id().to_owned();
         self.by_object.entry(record.object.name).or_default().push(id.clone());
         self.records.insert(id, record);
+    }
+
+    /// Removes a record for good (a purge from the recycle bin).
+    pub(crate) fn remove(&mut self, id: &str) -> Option<Record> {
+        let record = self.records.remove(id)?;
+        if let Some(ids) = self.by_object.get_mut(record.object.name) {
+            ids.retain(|i| i != id);
+        }
+        Some(record)
     }
 }
 
@@ -187,6 +199,9 @@ pub struct Org {
     pub cursors: Mutex<HashMap<String, Cursor>>,
     /// Objects whose duplicate rules block a create.
     pub duplicate_rules: Mutex<HashSet<&'static str>>,
+    /// How far the org's clock runs ahead of the real one (moved forward by
+    /// the control API, to see 15 days pass without waiting for them).
+    clock_ahead: Mutex<time::Duration>,
 }
 
 impl Org {
@@ -230,7 +245,40 @@ impl Org {
 
     /// The context SOQL date literals resolve in.
     pub fn eval_context(&self) -> soql::EvalContext {
-        soql::EvalContext { now: OffsetDateTime::now_utc(), user_offset: self.user_offset }
+        soql::EvalContext { now: self.now(), user_offset: self.user_offset }
+    }
+
+    /// The org's current instant: what `SystemModstamp`, deletion dates,
+    /// the recycle bin and the delete log go by. Sessions, cursors and the
+    /// daily allowance keep to the real clock.
+    pub fn now(&self) -> OffsetDateTime {
+        let real = OffsetDateTime::now_utc();
+        real.checked_add(*lock(&self.clock_ahead)).unwrap_or(real)
+    }
+
+    /// How far the org's clock runs ahead of the real one.
+    pub fn clock_ahead(&self) -> time::Duration {
+        *lock(&self.clock_ahead)
+    }
+
+    /// Moves the org's clock forward by `by`, then purges what the recycle
+    /// bin no longer keeps at the new time. Time never runs backwards.
+    pub fn advance_clock(&self, by: time::Duration) {
+        if by.is_positive() {
+            let mut ahead = lock(&self.clock_ahead);
+            *ahead = ahead.checked_add(by).unwrap_or(*ahead);
+        }
+        self.expire_recycle_bin();
+    }
+
+    /// Purges records deleted more than 15 days ago (Salesforce empties its
+    /// recycle bin on its own after that long). Cheap when nothing is due,
+    /// so every API call runs it.
+    pub fn expire_recycle_bin(&self) {
+        let now = self.now();
+        if read(&self.data).recycle_bin.expiry_due(now) {
+            crate::recycle_bin::expire(&mut write(&self.data), now);
+        }
     }
 }
 
@@ -327,6 +375,7 @@ impl Sim {
             calls: Mutex::default(),
             cursors: Mutex::default(),
             duplicate_rules: Mutex::default(),
+            clock_ahead: Mutex::default(),
         });
         write(&self.inner.orgs).insert(id, org.clone());
         org
@@ -379,7 +428,7 @@ impl Sim {
         }
         let id = self.inner.ids.next("005");
         let schema = schema::object("User").ok_or("no User object")?;
-        let now = OffsetDateTime::now_utc();
+        let now = org.now();
         let name = crate::write::compose_name(org.locale, user.first_name.as_deref(), Some(&user.last_name));
         let mut fields = BTreeMap::new();
         for (k, v) in [
@@ -410,7 +459,7 @@ impl Sim {
         let mut data = write(&org.data);
         match data.records.get_mut(user_id) {
             Some(user) if user.object.name == "User" => {
-                let now = OffsetDateTime::now_utc();
+                let now = org.now();
                 user.fields.insert("IsActive", Value::Bool(active));
                 user.fields.insert("SystemModstamp", Value::DateTime(now));
                 user.fields.insert("LastModifiedDate", Value::DateTime(now));

@@ -319,7 +319,7 @@ pub(crate) fn create_in(
         return Err(vec![ApiError::new(400, "INVALID_FIELD", "Id not specified in an insert call".to_string())]);
     }
     let values = if mode.seeding { parse_seed_fields(object, body)? } else { parse_fields(object, body, true, data)? };
-    let now = OffsetDateTime::now_utc();
+    let now = org.now();
     let id = sim.ids().next(object.key_prefix);
     let mut fields = initial_fields(object);
     fields.insert("Id", Value::Text(id.clone()));
@@ -421,22 +421,21 @@ pub fn update(
         record.fields.insert(field.name, value);
     }
     record.fields.insert("LastModifiedById", Value::Text(user_id.to_owned()));
-    finish(org, &mut record, &data, OffsetDateTime::now_utc())?;
+    finish(org, &mut record, &data, org.now())?;
     data.records.insert(id.to_owned(), record);
     Ok(())
 }
 
-/// Deletes a record (it stays visible to `queryAll` with `IsDeleted`).
+/// Deletes a record: into the recycle bin and the delete log, visible to
+/// `queryAll` with `IsDeleted` until purged ([`crate::recycle_bin`]).
 pub fn delete(org: &Org, object: &'static ObjectSchema, id: &str) -> Result<(), ApiError> {
     let mut data = write(&org.data);
-    match data.records.get_mut(id).filter(|r| r.object.name == object.name) {
+    match data.records.get(id).filter(|r| r.object.name == object.name) {
         Some(r) if matches!(r.get("IsDeleted"), Value::Bool(true)) => {
             Err(ApiError::with_fields(404, "ENTITY_IS_DELETED", "entity is deleted", &[]))
         }
-        Some(r) => {
-            let now = Value::DateTime(OffsetDateTime::now_utc());
-            r.fields.insert("IsDeleted", Value::Bool(true));
-            r.fields.insert("SystemModstamp", now);
+        Some(_) => {
+            crate::recycle_bin::delete(&mut data, id, org.now());
             Ok(())
         }
         None => Err(ApiError::not_found()),
@@ -471,7 +470,7 @@ pub fn convert_lead(sim: &Sim, org: &Org, lead_id: &str) -> Result<(String, Stri
     .collect();
     let contact_id = create_in(sim, org, &mut data, schema_of("Contact")?, &contact_body, &owner, "v61.0", mode)
         .map_err(|mut e| e.remove(0))?;
-    let now = OffsetDateTime::now_utc();
+    let now = org.now();
     if let Some(lead) = data.records.get_mut(lead_id) {
         lead.fields.insert("IsConverted", Value::Bool(true));
         lead.fields.insert("Status", Value::Text("Closed - Converted".to_owned()));
