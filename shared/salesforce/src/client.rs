@@ -190,6 +190,19 @@ impl Client {
         self.page("query", self.http.get(url).query(&[("q", soql)])).await
     }
 
+    /// Runs a SOQL query over live, deleted and merged rows alike (the
+    /// recycle bin's too): `GET …/queryAll?q=<soql>`; rows carry
+    /// `IsDeleted` (and `MasterRecordId` for merged ones) when selected.
+    /// Its `nextRecordsUrl` still says `/query/` (api-facts.md) and is
+    /// followed with [`Client::query_more`] like any other.
+    ///
+    /// # Errors
+    /// See [`Error`]; [`Error::retry`] says what to do.
+    pub async fn query_all<T: DeserializeOwned>(&self, soql: &str) -> Result<QueryPage<T>, Error> {
+        let url = format!("{}/services/data/{}/queryAll", self.instance_url, self.api_version);
+        self.page("query_all", self.http.get(url).query(&[("q", soql)])).await
+    }
+
     /// The next page of a query: `GET {instance_url}{next_records_url}`.
     ///
     /// # Errors

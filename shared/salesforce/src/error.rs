@@ -104,6 +104,7 @@ error_codes! {
     ProcessingHalted => "PROCESSING_HALTED",
     AllOrNoneOperationRolledBack => "ALL_OR_NONE_OPERATION_ROLLED_BACK",
     ExceededIdLimit => "EXCEEDED_ID_LIMIT",
+    InvalidReplicationDate => "INVALID_REPLICATION_DATE",
 }
 
 impl From<String> for ErrorCode {

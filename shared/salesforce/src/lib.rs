@@ -28,6 +28,8 @@
 //! - [`datetime`]: Salesforce's datetimes in answers and in WHERE clauses.
 //! - [`soql`]: string literals that cannot break out of a query.
 //! - [`users`]: the org's active users, and one user by id.
+//! - [`replication`]: the records deleted in a window
+//!   ([`Client::deleted`]), which outlive the recycle bin.
 //!
 //! Secrets: the access token is a [`secrecy::SecretString`], sent only as
 //! `Authorization: Bearer` to the instance URL; neither it nor the JWT
@@ -56,6 +58,7 @@ pub mod datetime;
 pub mod error;
 pub mod limits;
 pub mod oauth;
+pub mod replication;
 pub mod soql;
 pub mod users;
 pub mod write;

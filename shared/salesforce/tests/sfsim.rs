@@ -488,3 +488,58 @@ async fn five_queries_cost_one_call_and_each_answers_on_its_own() {
     assert!(matches!(error, Error::InvalidInput(_)), "{error:?}");
     assert_eq!(env.api_calls() - calls, 1, "refused without a call");
 }
+
+#[derive(Deserialize)]
+struct LifeRow {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "IsDeleted")]
+    is_deleted: bool,
+}
+
+#[tokio::test]
+async fn query_all_sees_the_recycle_bin_and_the_deleted_list_outlives_it() {
+    let env = env().await;
+    let now = OffsetDateTime::now_utc();
+    let stamp = |t: OffsetDateTime| datetime::format(t);
+    env.control(
+        reqwest::Method::POST,
+        "/records/Lead",
+        json!([
+            { "LastName": "生きている", "Company": "x", "SystemModstamp": stamp(now - time::Duration::hours(3)) },
+            { "LastName": "ごみ箱", "Company": "x", "IsDeleted": true, "SystemModstamp": stamp(now - time::Duration::hours(2)) },
+        ]),
+    )
+    .await;
+    let client = env.client().await;
+    let soql = "SELECT Id, IsDeleted FROM Lead ORDER BY SystemModstamp";
+    let live = client.query::<LifeRow>(soql).await.expect("query");
+    assert_eq!(live.records.len(), 1, "query leaves the recycle bin out");
+    let all = client.query_all::<LifeRow>(soql).await.expect("queryAll");
+    let deleted: Vec<&LifeRow> = all.records.iter().filter(|r| r.is_deleted).collect();
+    assert_eq!((all.records.len(), deleted.len()), (2, 1), "queryAll sees the bin too");
+    let deleted_id = deleted[0].id.clone();
+
+    let calls = env.api_calls();
+    let list = client.deleted("Lead", now - time::Duration::days(1), now).await.expect("the deleted list");
+    assert_eq!(env.api_calls() - calls, 1, "one API call");
+    assert_eq!(list.deleted_records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [deleted_id.as_str()]);
+    assert!(list.earliest_date_available.is_some_and(|at| at <= now - time::Duration::days(1)));
+    assert!(list.latest_date_covered.is_some());
+
+    // Emptied by hand: gone from queryAll, still in the list.
+    env.control(reqwest::Method::POST, "/recycle-bin/empty", json!({})).await;
+    let all = client.query_all::<LifeRow>(soql).await.expect("queryAll");
+    assert_eq!(all.records.len(), 1, "purged rows leave queryAll");
+    let list = client.deleted("Lead", now - time::Duration::hours(1), now).await.expect("a window after the purge");
+    assert!(list.deleted_records.is_empty(), "the deletion was before this window");
+
+    // A window reaching back past what the log still covers is refused,
+    // permanently: the sign to compare ids instead.
+    let err = client.deleted("Lead", now - time::Duration::days(1), now).await.expect_err("before the purge");
+    assert!(matches!(&err, Error::Api(api) if api.code == ErrorCode::InvalidReplicationDate), "{err:?}");
+    assert_eq!(err.retry(), Retry::Permanent);
+
+    let err = client.deleted("Lead; DROP", now - time::Duration::hours(1), now).await.expect_err("not an object");
+    assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+}
