@@ -20,8 +20,9 @@
 //! - [`query`], [`mapping`], [`watermark`]: the SOQL, the record-to-customer
 //!   mapping, the resume point (pure, tested with tables).
 //! - [`removal`]: whether a record left Salesforce, why, and whether Front
-//!   Agent hears of it (pure; not used by the run yet: the `queryAll`
-//!   cursor that will use it is still to come).
+//!   Agent hears of it; [`reconcile`]: when a run compares ids to find
+//!   records purged unseen (both pure; not used by the run yet: the
+//!   `queryAll` cursor that will use them is still to come).
 //! - [`api`]: the admin API.
 //!
 //! **Architecture invariant:** the watermark moves only past records whose
@@ -36,6 +37,7 @@ pub mod lock;
 pub mod mapping;
 pub mod org;
 pub mod query;
+pub mod reconcile;
 pub mod removal;
 pub mod run;
 pub mod schedule;
