@@ -15,7 +15,9 @@ use fa_salesforce::{ApiUsage, Client, QueryPage, Retry};
 use fa_tokens::{AccessToken, TokenClient, TokenError};
 use tokio_util::sync::CancellationToken;
 
-use crate::{SERVICE, mapping::Row};
+use serde_json::value::RawValue;
+
+use crate::SERVICE;
 
 /// The share of the daily allowance at which a tenant pauses (behaviour.md §5).
 pub const PAUSE_AT: f64 = 0.9;
@@ -100,8 +102,10 @@ impl Org {
             .with_api_version(&self.api_version)
     }
 
-    /// One page, retried as the failure policy says.
-    pub async fn page(&self, request: &PageRequest) -> Result<QueryPage<Row>, Failure> {
+    /// One page, retried as the failure policy says. Its rows come back
+    /// unread (checked to be JSON, not yet decoded): the caller asks for
+    /// the next page first and decodes them after, off the async workers.
+    pub async fn page(&self, request: &PageRequest) -> Result<QueryPage<Box<RawValue>>, Failure> {
         let mut token = self.token().await?;
         let mut refreshed = false;
         let mut attempt = 0;

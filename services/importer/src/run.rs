@@ -6,10 +6,21 @@
 //!
 //! Streaming: while one page is published, the next ones are already being
 //! read (each asked for as soon as the cursor's `nextRecordsUrl` is known);
-//! at most four pages are in memory, whatever the number of records: one
-//! published, one waiting, one being mapped, one being read. A catch-up
+//! at most five pages are in memory, whatever the number of records: one
+//! published, two waiting, one being mapped, one being read. A catch-up
 //! run continues the cursor of the run before it in the same process, so
 //! the pipeline never drains between runs.
+//!
+//! Writing: once a batch is confirmed, its index entries, its watermark
+//! and the run's counts are written while the next batch is published
+//! (and a run's row and `import.completed` while the next run's first
+//! batch is): those writes take about as long as the publishing itself.
+//! They run one after another in the order handed over ([`Behind`]), each
+//! only once the one before it succeeded, so the watermark still moves only
+//! forward, only past confirmed records already in the index; at most one
+//! batch is waiting to be written (the next batch's publishing waits for
+//! it to end), a failed write stops the run after that batch, and nothing
+//! is left being written when the run gives up the tenant's lock.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -218,7 +229,7 @@ impl Importer {
         &self,
         tenant: &TenantId,
         connection: &Connection,
-        mut reason: ImportReason,
+        reason: ImportReason,
         lock: &mut TenantLock,
     ) -> anyhow::Result<()> {
         let org = Org::new(
@@ -230,6 +241,28 @@ impl Importer {
             self.settings.backoff.clone(),
         );
         let mut readers: HashMap<SObject, Reader> = HashMap::new();
+        let mut behind = Behind::default();
+        let outcome = self.runs(tenant, connection, &org, reason, &mut readers, lock, &mut behind).await;
+        // Whatever happened, what is still being written lands while the
+        // run still holds the tenant's lock.
+        let written = behind.wait().await;
+        outcome.and(written)
+    }
+
+    /// The runs of [`Self::sequence`]. Each run's end (its last batch's
+    /// writes, its row, its `import.completed`) is written behind the next
+    /// run's first batch while more is pending.
+    #[allow(clippy::too_many_arguments)]
+    async fn runs(
+        &self,
+        tenant: &TenantId,
+        connection: &Connection,
+        org: &Org,
+        mut reason: ImportReason,
+        readers: &mut HashMap<SObject, Reader>,
+        lock: &mut TenantLock,
+        behind: &mut Behind,
+    ) -> anyhow::Result<()> {
         loop {
             let run_id = format!("run_{}", uuid::Uuid::now_v7().simple());
             let started = Instant::now();
@@ -247,79 +280,103 @@ impl Importer {
 
             let mut run =
                 RunState { run_id: run_id.clone(), counts: Vec::new(), budget: self.settings.max_records_per_run };
-            let end = self.one_run(tenant, connection, &org, &mut readers, &mut run, lock).instrument(span).await?;
-            let (status, more_pending, error) = match &end {
-                End::CaughtUp => (ImportStatus::Succeeded, false, None),
-                End::MorePending => (ImportStatus::Succeeded, true, None),
-                End::Paused(_) => (ImportStatus::Succeeded, true, None),
-                End::Failed(failure) => (ImportStatus::Failed, true, Some(failure_detail(failure))),
-                End::PublishFailed(message) => (
-                    ImportStatus::Failed,
-                    true,
-                    Some(ErrorDetail {
-                        code: "broker_unavailable".into(),
-                        message: message.clone(),
-                        salesforce_error_code: None,
-                    }),
-                ),
-            };
+            let end = self.one_run(tenant, connection, org, readers, &mut run, lock, behind).instrument(span).await?;
+            // The run ends here, when its last batch is confirmed: the next
+            // one starts after this, though the writes below may still be
+            // landing meanwhile.
             let finished_at = OffsetDateTime::now_utc();
-            sqlx::query(
-                "UPDATE import_runs SET status = $2, finished_at = $3, objects = $4, more_pending = $5, error = $6
-                 WHERE run_id = $1",
-            )
-            .bind(&run_id)
-            .bind(if status == ImportStatus::Succeeded { "succeeded" } else { "failed" })
-            .bind(finished_at)
-            .bind(serde_json::to_value(&run.counts)?)
-            .bind(more_pending)
-            .bind(error.as_ref().map(serde_json::to_value).transpose()?)
-            .execute(&self.pool)
-            .await?;
-            let completed = ImportCompletedV1 {
-                tenant_id: tenant.clone(),
-                run_id: run_id.clone(),
-                status,
-                started_at,
-                finished_at,
-                objects: run.counts.clone(),
-                more_pending,
-                error: error.clone(),
-            };
-            let published = self.broker.publish(&completed).await;
-            let outcome = if status == ImportStatus::Succeeded { "succeeded" } else { "failed" };
-            metrics::counter!("fa_import_runs_total", "outcome" => outcome).increment(1);
-            metrics::histogram!("fa_import_run_duration_seconds").record(started.elapsed().as_secs_f64());
-            let total: u64 = run.counts.iter().map(|c| c.published).sum();
-            match &end {
-                End::Paused(why) => {
-                    schedule::pause(&self.pool, tenant, self.settings.pause_for, why).await?;
-                    metrics::gauge!("fa_tenant_paused", "service" => crate::SERVICE, "tenant" => tenant.to_string())
-                        .set(1.0);
-                    tracing::warn!(tenant_id = %tenant, run_id, reason = %why, published = total, "paused for the org's API allowance; resuming later");
-                }
-                End::Failed(_) | End::PublishFailed(_) => {
-                    let detail = error.as_ref().map(|e| format!("{}: {}", e.code, e.message)).unwrap_or_default();
-                    tracing::error!(tenant_id = %tenant, run_id, published = total, error = %detail, "import run failed; the next run resumes after the last confirmed record");
-                    schedule::failed(&self.pool, tenant).await?;
-                }
-                End::CaughtUp | End::MorePending => {
-                    metrics::gauge!("fa_tenant_paused", "service" => crate::SERVICE, "tenant" => tenant.to_string())
-                        .set(0.0);
-                    tracing::info!(tenant_id = %tenant, run_id, published = total, more_pending, took_ms = started.elapsed().as_millis() as u64, "import run succeeded");
-                    schedule::finished(&self.pool, tenant, more_pending, self.settings.interval).await?;
-                }
-            }
-            published?;
-            match end {
-                End::MorePending if !self.stop.is_cancelled() => reason = ImportReason::CatchUp,
-                _ => return Ok(()),
+            let more = matches!(end, End::MorePending) && !self.stop.is_cancelled();
+            let finish = self.clone().finish(tenant.clone(), run, end, started, (started_at, finished_at));
+            if more {
+                behind.then(finish);
+                reason = ImportReason::CatchUp;
+            } else {
+                behind.wait().await?;
+                return finish.await;
             }
         }
     }
 
+    /// Ends a run once its batches are written: its row, its
+    /// `import.completed`, the tenant's schedule.
+    async fn finish(
+        self,
+        tenant: TenantId,
+        run: RunState,
+        end: End,
+        started: Instant,
+        (started_at, finished_at): (OffsetDateTime, OffsetDateTime),
+    ) -> anyhow::Result<()> {
+        let run_id = run.run_id;
+        let (status, more_pending, error) = match &end {
+            End::CaughtUp => (ImportStatus::Succeeded, false, None),
+            End::MorePending => (ImportStatus::Succeeded, true, None),
+            End::Paused(_) => (ImportStatus::Succeeded, true, None),
+            End::Failed(failure) => (ImportStatus::Failed, true, Some(failure_detail(failure))),
+            End::PublishFailed(message) => (
+                ImportStatus::Failed,
+                true,
+                Some(ErrorDetail {
+                    code: "broker_unavailable".into(),
+                    message: message.clone(),
+                    salesforce_error_code: None,
+                }),
+            ),
+        };
+        sqlx::query(
+            "UPDATE import_runs SET status = $2, finished_at = $3, objects = $4, more_pending = $5, error = $6
+             WHERE run_id = $1",
+        )
+        .bind(&run_id)
+        .bind(if status == ImportStatus::Succeeded { "succeeded" } else { "failed" })
+        .bind(finished_at)
+        .bind(serde_json::to_value(&run.counts)?)
+        .bind(more_pending)
+        .bind(error.as_ref().map(serde_json::to_value).transpose()?)
+        .execute(&self.pool)
+        .await?;
+        let total: u64 = run.counts.iter().map(|c| c.published).sum();
+        let completed = ImportCompletedV1 {
+            tenant_id: tenant.clone(),
+            run_id: run_id.clone(),
+            status,
+            started_at,
+            finished_at,
+            objects: run.counts,
+            more_pending,
+            error: error.clone(),
+        };
+        let published = self.broker.publish(&completed).await;
+        let outcome = if status == ImportStatus::Succeeded { "succeeded" } else { "failed" };
+        metrics::counter!("fa_import_runs_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("fa_import_run_duration_seconds").record(started.elapsed().as_secs_f64());
+        let tenant = &tenant;
+        match &end {
+            End::Paused(why) => {
+                schedule::pause(&self.pool, tenant, self.settings.pause_for, why).await?;
+                metrics::gauge!("fa_tenant_paused", "service" => crate::SERVICE, "tenant" => tenant.to_string())
+                    .set(1.0);
+                tracing::warn!(tenant_id = %tenant, run_id, reason = %why, published = total, "paused for the org's API allowance; resuming later");
+            }
+            End::Failed(_) | End::PublishFailed(_) => {
+                let detail = error.as_ref().map(|e| format!("{}: {}", e.code, e.message)).unwrap_or_default();
+                tracing::error!(tenant_id = %tenant, run_id, published = total, error = %detail, "import run failed; the next run resumes after the last confirmed record");
+                schedule::failed(&self.pool, tenant).await?;
+            }
+            End::CaughtUp | End::MorePending => {
+                metrics::gauge!("fa_tenant_paused", "service" => crate::SERVICE, "tenant" => tenant.to_string())
+                    .set(0.0);
+                tracing::info!(tenant_id = %tenant, run_id, published = total, more_pending, took_ms = started.elapsed().as_millis() as u64, "import run succeeded");
+                schedule::finished(&self.pool, tenant, more_pending, self.settings.interval).await?;
+            }
+        }
+        published?;
+        Ok(())
+    }
+
     /// Reads and publishes until the cap, the end of every object, a pause
-    /// or a failure.
+    /// or a failure; each batch's writes go on behind the next batch.
+    #[allow(clippy::too_many_arguments)]
     async fn one_run(
         &self,
         tenant: &TenantId,
@@ -328,6 +385,7 @@ impl Importer {
         readers: &mut HashMap<SObject, Reader>,
         run: &mut RunState,
         lock: &mut TenantLock,
+        behind: &mut Behind,
     ) -> anyhow::Result<End> {
         for &object in &connection.objects {
             // No query after SIGTERM.
@@ -374,16 +432,23 @@ impl Importer {
                 let usage = batch.usage;
                 let (records, waited) = (batch.rows.len(), waited.elapsed());
                 let publishing = Instant::now();
-                if let Err(message) = self.publish(tenant, &connection.organization_id, object, batch, run).await? {
-                    return Ok(End::PublishFailed(message));
-                }
+                let (written, failure) = self.publish(tenant, &connection.organization_id, object, batch, run).await?;
+                // The previous batch's writes went on while this one was
+                // published; they end before this batch's start, so at most
+                // one batch waits to be written however slow the database
+                // is, and a write that failed fails the run here.
+                behind.wait().await?;
+                behind.then(written.write());
                 tracing::debug!(
                     %object,
                     records,
                     waited_for_page_ms = waited.as_secs_f64() * 1e3,
                     published_ms = publishing.elapsed().as_secs_f64() * 1e3,
-                    "batch published and its watermark saved"
+                    "batch published"
                 );
+                if let Some(message) = failure {
+                    return Ok(End::PublishFailed(message));
+                }
                 if let Some(usage) = org::spent(usage) {
                     return Ok(End::Paused(describe_usage(usage)));
                 }
@@ -392,10 +457,11 @@ impl Importer {
         Ok(End::CaughtUp)
     }
 
-    /// Publishes one batch with confirms, in order, many in flight; indexes
-    /// the records confirmed (one statement) and moves the watermark past
-    /// the last record confirmed with all before it. `Ok(Err(..))` when the
-    /// broker failed part-way.
+    /// Publishes one batch with confirms, in order, many in flight, and
+    /// counts what the broker confirmed. Returns what is left to write (the
+    /// index entries of the confirmed records, then the watermark past the
+    /// last record confirmed with all before it, then the run's counts),
+    /// and why the broker failed part-way, if it did.
     async fn publish(
         &self,
         tenant: &TenantId,
@@ -403,7 +469,7 @@ impl Importer {
         object: SObject,
         batch: Batch,
         run: &mut RunState,
-    ) -> anyhow::Result<Result<(), String>> {
+    ) -> anyhow::Result<(Written, Option<String>)> {
         let mut rows = batch.rows;
         for (record, _) in &mut rows {
             if let Ok(Mapped::Customer(message)) = &mut record.mapped {
@@ -414,16 +480,137 @@ impl Importer {
         // The messages before `unconfirmed` were confirmed, in order.
         let (unconfirmed, failure) = match self.broker.publish_all(messages).await {
             Ok(()) => (usize::MAX, None),
-            Err((index, e)) => (index, Some(e.to_string())),
+            Err((index, e)) => (index, Some(format!("publishing customer.upsert failed: {e}"))),
         };
+        let mut tally = Tally::default();
+        let entries = tally.count(tenant, rows, unconfirmed);
+        let Tally { published, skipped, republished, moved } = tally;
+        let counts = match run.counts.iter_mut().find(|c| c.object == object) {
+            Some(c) => c,
+            None => {
+                run.counts.push(ObjectCounts { object, published: 0, skipped: 0, removed: None });
+                run.counts.last_mut().ok_or_else(|| anyhow::anyhow!("counts"))?
+            }
+        };
+        counts.published += published;
+        counts.skipped += skipped;
+        run.budget = run.budget.saturating_sub(published + skipped);
+        metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "published")
+            .increment(published);
+        metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "skipped")
+            .increment(skipped);
+        metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "republished")
+            .increment(republished);
+        let written = Written {
+            pool: self.pool.clone(),
+            tenant: tenant.clone(),
+            organization_id: organization_id.to_owned(),
+            object,
+            entries,
+            moved,
+            run_id: run.run_id.clone(),
+            counts: serde_json::to_value(&run.counts)?,
+        };
+        Ok((written, failure))
+    }
+}
 
-        let mut moved: Option<Watermark> = None;
-        let mut published = 0u64;
-        let mut skipped = 0u64;
-        let mut republished = 0u64;
-        // What the broker confirmed, the overlap too (a version committed
-        // late is new to the index).
-        let mut indexed = Vec::new();
+/// What a published batch leaves to write.
+struct Written {
+    pool: PgPool,
+    tenant: TenantId,
+    organization_id: String,
+    object: SObject,
+    /// The confirmed records, the overlap too (a version committed late is
+    /// new to the index).
+    entries: Vec<fa_store::customer_index::IndexedRecord>,
+    /// Past the last new record confirmed with all before it.
+    moved: Option<Watermark>,
+    run_id: String,
+    /// The run's counts so far.
+    counts: serde_json::Value,
+}
+
+impl Written {
+    /// The index first (one statement), then the watermark: should the
+    /// index write fail, the watermark stays where it was and the next run
+    /// reads these records again, so the index is never behind the
+    /// watermark.
+    async fn write(self) -> anyhow::Result<()> {
+        let writing = Instant::now();
+        customer_index::upsert(&self.pool, self.tenant.as_str(), &self.organization_id, &self.entries)
+            .await
+            .context("writing the customer index")?;
+        if let Some(mark) = &self.moved {
+            watermark::save(&self.pool, &self.tenant, self.object, &self.organization_id, mark).await?;
+        }
+        sqlx::query("UPDATE import_runs SET objects = $2 WHERE run_id = $1")
+            .bind(&self.run_id)
+            .bind(&self.counts)
+            .execute(&self.pool)
+            .await?;
+        tracing::debug!(tenant_id = %self.tenant, object = %self.object, records = self.entries.len(),
+            written_ms = writing.elapsed().as_secs_f64() * 1e3, "batch indexed and its watermark saved");
+        Ok(())
+    }
+}
+
+/// Writes of published batches and ended runs, one after another in the
+/// order they were handed over, while the run goes on publishing: a write
+/// starts only once the one before it succeeded (a failed one stops those
+/// after it), so the watermark only moves forward, and only past records
+/// already in the index.
+#[derive(Default)]
+struct Behind {
+    last: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Behind {
+    /// Writes `next` after everything handed over before it.
+    fn then(&mut self, next: impl Future<Output = anyhow::Result<()>> + Send + 'static) {
+        let before = self.last.take();
+        self.last = Some(tokio::spawn(
+            async move {
+                if let Some(before) = before {
+                    before.await.context("an earlier write stopped")??;
+                }
+                next.await
+            }
+            .in_current_span(),
+        ));
+    }
+
+    /// Waits for every write handed over.
+    async fn wait(&mut self) -> anyhow::Result<()> {
+        match self.last.take() {
+            Some(last) => last.await.context("a write stopped")?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a batch published, in read order.
+#[derive(Default)]
+struct Tally {
+    published: u64,
+    skipped: u64,
+    republished: u64,
+    /// Past the last new record confirmed with all before it.
+    moved: Option<Watermark>,
+}
+
+impl Tally {
+    /// Counts a batch whose messages before `unconfirmed` the broker
+    /// confirmed (`usize::MAX`: all), and returns their index entries. The
+    /// count stops at the first unconfirmed message, so neither the counts
+    /// nor the watermark pass it.
+    fn count(
+        &mut self,
+        tenant: &TenantId,
+        rows: Vec<(Prepared, Fate)>,
+        unconfirmed: usize,
+    ) -> Vec<fa_store::customer_index::IndexedRecord> {
+        let mut entries = Vec::with_capacity(rows.len());
         let mut confirmed = 0usize;
         for (record, fate) in rows {
             let mark = Watermark { modified_at: record.modified_at, id: record.id };
@@ -442,53 +629,22 @@ impl Importer {
                 }
             };
             let sent = entry.is_some();
-            indexed.extend(entry);
+            // What the broker confirmed, the overlap too (a version
+            // committed late is new to the index).
+            entries.extend(entry);
             match fate {
-                Fate::Overlap => republished += u64::from(sent),
+                Fate::Overlap => self.republished += u64::from(sent),
                 Fate::New => {
                     if sent {
-                        published += 1
+                        self.published += 1
                     } else {
-                        skipped += 1
+                        self.skipped += 1
                     }
-                    moved = Some(mark);
+                    self.moved = Some(mark);
                 }
             }
         }
-        let counts = match run.counts.iter_mut().find(|c| c.object == object) {
-            Some(c) => c,
-            None => {
-                run.counts.push(ObjectCounts { object, published: 0, skipped: 0, removed: None });
-                run.counts.last_mut().ok_or_else(|| anyhow::anyhow!("counts"))?
-            }
-        };
-        counts.published += published;
-        counts.skipped += skipped;
-        run.budget = run.budget.saturating_sub(published + skipped);
-        metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "published")
-            .increment(published);
-        metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "skipped")
-            .increment(skipped);
-        metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "republished")
-            .increment(republished);
-        // The index first: should its write fail, the watermark stays where
-        // it was and the next run reads these records again, so the index is
-        // never behind the watermark.
-        customer_index::upsert(&self.pool, tenant.as_str(), organization_id, &indexed)
-            .await
-            .context("writing the customer index")?;
-        if let Some(mark) = &moved {
-            watermark::save(&self.pool, tenant, object, organization_id, mark).await?;
-        }
-        sqlx::query("UPDATE import_runs SET objects = $2 WHERE run_id = $1")
-            .bind(&run.run_id)
-            .bind(serde_json::to_value(&run.counts)?)
-            .execute(&self.pool)
-            .await?;
-        Ok(match failure {
-            Some(e) => Err(format!("publishing customer.upsert failed: {e}")),
-            None => Ok(()),
-        })
+        entries
     }
 }
 
@@ -552,7 +708,7 @@ struct Reader {
 
 /// Pages read but not yet taken by the run, beyond the one it publishes and
 /// the one being read: what bounds the importer's memory.
-const PAGES_AHEAD: usize = 1;
+const PAGES_AHEAD: usize = 2;
 
 impl Reader {
     /// Starts reading `object` after `watermark` (from the lookback
@@ -649,13 +805,32 @@ async fn read(org: Org, tenant: TenantId, first: PageRequest, pages: mpsc::Sende
         let tenant = tenant.clone();
         let mapped = tokio::task::spawn_blocking(move || {
             let mapping = Instant::now();
-            let records = page.records.into_iter().map(|row| Prepared::new(&tenant, row)).collect();
+            let records = page
+                .records
+                .iter()
+                .map(|raw| serde_json::from_str::<Row>(raw.get()).map(|row| Prepared::new(&tenant, row)))
+                .collect::<Result<Vec<_>, _>>();
             tracing::debug!(tenant_id = %tenant, mapped_ms = mapping.elapsed().as_secs_f64() * 1e3, "page mapped");
-            Page { records, next_records_url: page.next_records_url, usage: page.usage }
+            // A row that is not a record fails the page, as the page's own
+            // decoding would have.
+            records.map(|records| Page { records, next_records_url: page.next_records_url, usage: page.usage }).map_err(
+                |e| {
+                    let error = fa_salesforce::Error::Decode(e.to_string());
+                    Failure::Permanent {
+                        code: "salesforce_rejected".to_owned(),
+                        message: error.to_string(),
+                        salesforce_error_code: None,
+                    }
+                },
+            )
         })
         .await;
         let page = match mapped {
-            Ok(page) => page,
+            Ok(Ok(page)) => page,
+            Ok(Err(failure)) => {
+                let _ = pages.send(Err(failure)).await;
+                return;
+            }
             Err(e) => {
                 let _ = pages.send(Err(Failure::Exhausted { message: format!("mapping a page failed: {e}") })).await;
                 return;
