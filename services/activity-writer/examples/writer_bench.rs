@@ -9,7 +9,8 @@
 //! The load: EVENTS `assist.completed` offered open-loop at RATE per
 //! second over the ten tenants, 70 % naming a Lead, 20 % a caller whose
 //! number a Contact holds in another form, 10 % new callers; then a
-//! trickle of one event a second for TRICKLE seconds. Each event carries
+//! trickle of one event a second for TRICKLE seconds
+//! (`WRITER_BENCH_TRICKLE` to change it), in the same mix. Each event carries
 //! a five-minute call's transcript (about 9 KB). The clock runs from
 //! the first publish to the last `activity.written`; latency is from each
 //! publish (before the broker's confirm) to its `activity.written`
@@ -22,6 +23,11 @@
 //! Checked, not only measured: every event gets exactly one Task, on the
 //! Lead it names, the Contact whose number it gives, or a new Lead of its
 //! own; the writer publishes no `activity.failed`.
+//!
+//! With `WRITER_BENCH_LOG` (a `RUST_LOG` filter, e.g.
+//! `activity_writer=debug,fa_salesforce=debug`) each writer's log is kept
+//! in `target/writer_bench-<pid>.log`: every Salesforce call and every
+//! batch with its time.
 //!
 //! The baseline is the same binary with `FA_SF_WRITER_MAX_BATCH=1` and the
 //! same mix, BASELINE_EVENTS of them (`WRITER_BENCH_BASELINE_EVENTS`): at
@@ -67,14 +73,18 @@ async fn main() -> anyhow::Result<()> {
         Ok(n) => n.parse().map_err(|_| anyhow::anyhow!("WRITER_BENCH_BASELINE_EVENTS={n:?} is not a number"))?,
         Err(_) => BASELINE_EVENTS,
     };
+    let trickle = match std::env::var("WRITER_BENCH_TRICKLE") {
+        Ok(n) => n.parse().map_err(|_| anyhow::anyhow!("WRITER_BENCH_TRICKLE={n:?} is not a number of seconds"))?,
+        Err(_) => TRICKLE,
+    };
     let bench = Bench::start().await?;
     println!(
         "activity-writer: {TENANTS} tenants on sfsim adding {LATENCY_MS} ms to every API call, \
          {EVENTS} events offered at {RATE}/s (70 % naming a Lead, 20 % matched by phone, 10 % new), \
-         then one a second for {TRICKLE} s"
+         then one a second for {trickle} s"
     );
 
-    let batched = bench.run(&binary, 200, EVENTS, Mode::Live { trickle: TRICKLE }).await?;
+    let batched = bench.run(&binary, 200, EVENTS, Mode::Live { trickle }).await?;
     batched.print("batched (cap 200)");
     let backlog = bench.run(&binary, 200, EVENTS, Mode::Backlog).await?;
     backlog.print(&format!("backlog: {EVENTS} events queued, then the writer started (cap 200)"));
@@ -95,6 +105,8 @@ struct Figures {
     rate: f64,
     load: Option<Latencies>,
     trickle: Option<Latencies>,
+    /// The slowest events of the trickle: latency, tenant, who called.
+    trickle_slowest: Vec<(Duration, usize, &'static str)>,
     calls_per_event: f64,
     tasks_per_event: f64,
     wrong: usize,
@@ -117,6 +129,12 @@ impl Figures {
         }
         if let Some(trickle) = &self.trickle {
             println!("  publish to written at the trickle: {trickle}");
+            let slowest: Vec<String> = self
+                .trickle_slowest
+                .iter()
+                .map(|(took, t, who)| format!("{} ms ({who}, tenant {t})", took.as_millis()))
+                .collect();
+            println!("  slowest at the trickle: {}", slowest.join(", "));
         }
         println!("  API calls per event, as the orgs count them: {:.4} ({} events)", self.calls_per_event, self.events);
         println!(
@@ -365,7 +383,10 @@ impl Bench {
         let t = n % TENANTS;
         let tenant = &self.tenants[t];
         let id = format!("as_bench{n:07}");
-        let (customer, number, expect) = match (n / TENANTS) % 10 {
+        // Each tenant's events go through the mix in turn, and so does
+        // every run of ten consecutive events (the trickle's too: three of
+        // its thirty are new callers, as in the load).
+        let (customer, number, expect) = match (n / TENANTS + t) % 10 {
             0..=6 => {
                 let mut next = tenant.next_lead.lock().map_err(|_| anyhow::anyhow!("lead"))?;
                 let lead = tenant.leads.get(*next).ok_or_else(|| anyhow::anyhow!("seed more Leads"))?.clone();
@@ -388,7 +409,9 @@ impl Bench {
                 )
             }
             _ => {
-                let number = format!("+8190{:08}", n);
+                // A valid mobile number (070-1nnn-nnnn), so the caller is looked
+                // for in Salesforce first, as a real new caller is.
+                let number = format!("+81701{:07}", n);
                 (
                     json!({ "id": format!("c-new-{n}"), "name": format!("新規 {n}"), "phones": [number] }),
                     Some(number.clone()),
@@ -553,11 +576,27 @@ impl Bench {
         anyhow::ensure!(confirmed == events + trickle, "{confirmed} of {} publishes confirmed", events + trickle);
         let trickle_latencies =
             (!trickled.is_empty()).then(|| self.latencies(&trickled)).transpose()?.map(Latencies::of);
+        let mut trickle_slowest: Vec<(Duration, usize, &'static str)> = {
+            let arrived = self.arrived.lock().map_err(|_| anyhow::anyhow!("arrived"))?;
+            trickled
+                .iter()
+                .filter_map(|(id, at, t, expect)| {
+                    let who = match expect {
+                        Expect::Record(_) => "known caller",
+                        Expect::NewLead(_) => "new caller",
+                    };
+                    arrived.get(id).map(|a| (a.1.saturating_duration_since(*at), *t, who))
+                })
+                .collect()
+        };
+        trickle_slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+        trickle_slowest.truncate(3);
         sent.extend(trickled);
         let mut figures = self.finish(writer, first, sent, events, used_before, routes_before).await?;
         figures.rate = rate;
         figures.load = Some(load);
         figures.trickle = trickle_latencies;
+        figures.trickle_slowest = trickle_slowest;
         Ok(figures)
     }
 
@@ -590,6 +629,11 @@ impl Bench {
         let cpu_s = cpu_seconds(pid);
         writer.signal("TERM")?;
         let _ = writer.wait(Duration::from_secs(30));
+        if std::env::var_os("WRITER_BENCH_LOG").is_some() {
+            let log = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../../target/writer_bench-{pid}.log"));
+            std::fs::write(&log, writer.stdout())?;
+            eprintln!("  writer log: {}", log.display());
+        }
 
         let failed = {
             let arrived = self.arrived.lock().map_err(|_| anyhow::anyhow!("arrived"))?;
@@ -601,6 +645,7 @@ impl Bench {
             rate,
             load: None,
             trickle: None,
+            trickle_slowest: Vec::new(),
             calls_per_event: calls as f64 / sent.len() as f64,
             tasks_per_event: tasks as f64 / sent.len() as f64,
             wrong,

@@ -152,7 +152,10 @@ impl Org {
         let mut refreshed = false;
         loop {
             self.calls += 1;
-            let error = match call(self.client()).await {
+            let asked = std::time::Instant::now();
+            let answer = call(self.client()).await;
+            tracing::debug!(tenant_id = %self.tenant, took_ms = asked.elapsed().as_secs_f64() * 1e3, ok = answer.is_ok(), "salesforce call");
+            let error = match answer {
                 Ok(answer) => {
                     self.watch(answer.usage());
                     return Ok(answer);

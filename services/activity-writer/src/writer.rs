@@ -200,6 +200,18 @@ impl Writer {
     }
 
     async fn write_tenant(&self, tenant: &str, evs: &[Ev<'_>]) -> anyhow::Result<Vec<Outcome>> {
+        let started = std::time::Instant::now();
+        let outcomes = self.write_tenant_timed(tenant, evs).await;
+        tracing::debug!(
+            tenant_id = tenant,
+            events = evs.len(),
+            took_ms = started.elapsed().as_secs_f64() * 1e3,
+            "batch handled"
+        );
+        outcomes
+    }
+
+    async fn write_tenant_timed(&self, tenant: &str, evs: &[Ev<'_>]) -> anyhow::Result<Vec<Outcome>> {
         let n = evs.len();
         let mut out: Vec<Option<Outcome>> = vec![None; n];
         if let Some(left) = self.pauses.left(tenant) {
