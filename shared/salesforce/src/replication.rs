@@ -70,7 +70,7 @@ impl Client {
         start: OffsetDateTime,
         end: OffsetDateTime,
     ) -> Result<DeletedList, Error> {
-        if object.is_empty() || !object.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if !crate::write::is_api_name(object) {
             let error = Error::InvalidInput(format!("{object:?} is not an sObject name"));
             record_call(self.service(), "deleted", error.label(), std::time::Duration::ZERO);
             return Err(error);

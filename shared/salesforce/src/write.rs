@@ -243,7 +243,7 @@ fn check_record(object: &str, fields: &serde_json::Map<String, serde_json::Value
 
 /// An API name (`Lead`, `Custom__c`, `ns__Object__c`): an ASCII letter, then
 /// letters, digits and underscores. Nothing else may go into the URL path.
-fn is_api_name(name: &str) -> bool {
+pub(crate) fn is_api_name(name: &str) -> bool {
     name.len() <= 80
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
