@@ -36,6 +36,7 @@ pub mod index;
 pub mod lock;
 pub mod mapping;
 pub mod org;
+pub mod purged;
 pub mod query;
 pub mod reconcile;
 pub mod removal;

@@ -15,6 +15,8 @@ use fa_phone::Region;
 use serde::Deserialize;
 use time::{OffsetDateTime, UtcOffset};
 
+use crate::removal::Life;
+
 /// A Lead as the importer's query returns it. Fields Salesforce answers as `null` are `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct LeadRow {
@@ -182,6 +184,43 @@ struct AnyRow {
     phone: Option<String>,
     #[serde(rename = "Account", default)]
     account: Option<ParentAccount>,
+    // Salesforce always answers these booleans; a null reads as false.
+    #[serde(rename = "IsDeleted", default)]
+    is_deleted: Option<bool>,
+    #[serde(rename = "MasterRecordId", default)]
+    master_record_id: Option<String>,
+    #[serde(rename = "IsConverted", default)]
+    is_converted: Option<bool>,
+    #[serde(rename = "ConvertedContactId", default)]
+    converted_contact_id: Option<String>,
+    #[serde(rename = "ConvertedAccountId", default)]
+    converted_account_id: Option<String>,
+}
+
+/// A row of the run's `queryAll` cursor: the record, and whether it still
+/// lives ([`Life`]), read in the same single pass as [`Row`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "AnyRow")]
+pub struct Seen {
+    /// The record's fields.
+    pub row: Row,
+    /// Whether it was deleted, merged or converted.
+    pub life: Life,
+}
+
+impl TryFrom<AnyRow> for Seen {
+    type Error = String;
+
+    fn try_from(mut row: AnyRow) -> Result<Self, String> {
+        let life = Life {
+            is_deleted: row.is_deleted.unwrap_or(false),
+            master_record_id: row.master_record_id.take(),
+            is_converted: row.is_converted.unwrap_or(false),
+            converted_contact_id: row.converted_contact_id.take(),
+            converted_account_id: row.converted_account_id.take(),
+        };
+        Ok(Self { row: Row::try_from(row)?, life })
+    }
 }
 
 /// A row's `attributes`; its `url` is not needed.
@@ -195,7 +234,8 @@ impl TryFrom<AnyRow> for Row {
     type Error = String;
 
     fn try_from(row: AnyRow) -> Result<Self, String> {
-        let AnyRow { attributes, id, modified_at, first_name, last_name, name, company, email, phone, account } = row;
+        let AnyRow { attributes, id, modified_at, first_name, last_name, name, company, email, phone, account, .. } =
+            row;
         match attributes.object.parse::<SObject>().map_err(|e| format!("a row the importer does not read: {e}"))? {
             SObject::Lead => Ok(Row::Lead(LeadRow { id, modified_at, first_name, last_name, company, email, phone })),
             SObject::Contact => {

@@ -11,8 +11,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use fa_salesforce::{ApiUsage, Client, QueryPage, Retry};
+use fa_messages::SObject;
+use fa_salesforce::{ApiUsage, Client, ErrorCode, QueryPage, Retry, replication::DeletedList};
 use fa_tokens::{AccessToken, TokenClient, TokenError};
+use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use serde_json::value::RawValue;
@@ -62,6 +64,8 @@ pub enum Failure {
 pub enum PageRequest {
     /// A new query.
     Query(String),
+    /// A new query over live and deleted rows (`queryAll`).
+    QueryAll(String),
     /// The next page of a cursor (`nextRecordsUrl`).
     More(String),
 }
@@ -106,24 +110,65 @@ impl Org {
     /// unread (checked to be JSON, not yet decoded): the caller asks for
     /// the next page first and decodes them after, off the async workers.
     pub async fn page(&self, request: &PageRequest) -> Result<QueryPage<Box<RawValue>>, Failure> {
+        self.call(|client| async move {
+            let page = match request {
+                PageRequest::Query(soql) => client.query(soql).await,
+                PageRequest::QueryAll(soql) => client.query_all(soql).await,
+                PageRequest::More(url) => client.query_more(url).await,
+            }?;
+            let usage = page.usage;
+            Ok((page, usage))
+        })
+        .await
+    }
+
+    /// The records of `object` deleted between `start` and `end` (the
+    /// replication API's deleted list, one call), retried as [`Self::page`]
+    /// is; `None` when Salesforce refuses the window
+    /// (`INVALID_REPLICATION_DATE`: it no longer reaches back to `start`).
+    pub async fn deleted(
+        &self,
+        object: SObject,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+    ) -> Result<Option<DeletedList>, Failure> {
+        self.call(|client| async move {
+            match client.deleted(object.as_str(), start, end).await {
+                Ok(list) => {
+                    let usage = list.usage;
+                    Ok((Some(list), usage))
+                }
+                Err(e) if e.api().is_some_and(|api| api.code == ErrorCode::InvalidReplicationDate) => {
+                    let usage = e.api().and_then(|api| api.limit);
+                    Ok((None, usage))
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    /// One call of `request`, with a fresh token and one more try on
+    /// `INVALID_SESSION_ID`, passing failures retried with growing delay,
+    /// and the allowance each answer reports watched.
+    async fn call<T, F, Fut>(&self, request: F) -> Result<T, Failure>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<(T, Option<ApiUsage>), fa_salesforce::Error>>,
+    {
         let mut token = self.token().await?;
         let mut refreshed = false;
         let mut attempt = 0;
         loop {
-            let client = self.client(&token);
-            let answer = match request {
-                PageRequest::Query(soql) => client.query(soql).await,
-                PageRequest::More(url) => client.query_more(url).await,
-            };
-            let error = match answer {
-                Ok(page) => {
-                    self.watch(page.usage);
-                    if let Some(usage) = spent(page.usage) {
-                        // The page is good; the run publishes it, then pauses.
+            let error = match request(self.client(&token)).await {
+                Ok((answer, usage)) => {
+                    self.watch(usage);
+                    if let Some(usage) = spent(usage) {
+                        // The answer is good; the run uses it, then pauses.
                         tracing::warn!(tenant_id = %self.tenant, used = usage.used, max = usage.max,
                             "the org has used 90 % of its daily API allowance; pausing this tenant");
                     }
-                    return Ok(page);
+                    return Ok(answer);
                 }
                 Err(e) => e,
             };

@@ -9,23 +9,39 @@ use fa_messages::SObject;
 use fa_salesforce::datetime::soql_literal_seconds;
 use time::OffsetDateTime;
 
-/// The query reading `object`'s records changed at or after `from`, oldest first.
+/// The query reading `object`'s records changed at or after `from`, oldest first, live or not:
+/// the run sends it to `queryAll`, so records in the recycle bin (deleted, or merged away) and
+/// converted Leads come back beside the live ones, with what says how they left
+/// ([`crate::removal::Life`]).
 ///
 /// The filter is `SystemModstamp >= from` with `from` as a whole-second literal, rounded down,
 /// so the record at the watermark itself and every record sharing its second are read again;
 /// the run skips what it has already published. Ordering by `(SystemModstamp, Id)` gives a
-/// total order, so records sharing one timestamp come back in a stable sequence. Converted
-/// Leads are left out here, so they are never counted as skipped.
+/// total order, so records sharing one timestamp come back in a stable sequence, and a removal
+/// is never overtaken by an older upsert of the same record.
 pub fn soql(object: SObject, from: OffsetDateTime) -> String {
-    let (fields, only) = match object {
-        SObject::Lead => ("Id, FirstName, LastName, Company, Email, Phone, SystemModstamp", "IsConverted = false AND "),
-        SObject::Contact => ("Id, FirstName, LastName, Email, Phone, Account.Name, SystemModstamp", ""),
-        SObject::Account => ("Id, Name, Phone, SystemModstamp", ""),
+    let fields = match object {
+        SObject::Lead => {
+            "Id, FirstName, LastName, Company, Email, Phone, SystemModstamp, IsDeleted, MasterRecordId, \
+             IsConverted, ConvertedContactId, ConvertedAccountId"
+        }
+        SObject::Contact => {
+            "Id, FirstName, LastName, Email, Phone, Account.Name, SystemModstamp, IsDeleted, MasterRecordId"
+        }
+        SObject::Account => "Id, Name, Phone, SystemModstamp, IsDeleted, MasterRecordId",
     };
     format!(
-        "SELECT {fields} FROM {object} WHERE {only}SystemModstamp >= {} ORDER BY SystemModstamp ASC, Id ASC",
+        "SELECT {fields} FROM {object} WHERE SystemModstamp >= {} ORDER BY SystemModstamp ASC, Id ASC",
         soql_literal_seconds(from)
     )
+}
+
+/// The query a reconciliation sends to `queryAll` to list every id of `object` Salesforce still
+/// has, live or in the recycle bin (a record in the bin is not purged: the cursor announces it
+/// with its reason). Ids only, so each page carries 2,000 of them: the comparison costs one call
+/// per 2,000 records of the object.
+pub fn ids_soql(object: SObject) -> String {
+    format!("SELECT Id FROM {object}")
 }
 
 #[cfg(test)]
@@ -38,7 +54,10 @@ mod tests {
     use time::macros::{datetime, offset};
 
     use super::*;
-    use crate::mapping::{self, Mapped, Row};
+    use crate::{
+        mapping::{self, Mapped, Seen},
+        removal,
+    };
 
     fn check(object: SObject, from: OffsetDateTime, expected: &str) {
         assert_eq!(soql(object, from), expected, "{object} from {from}");
@@ -49,34 +68,36 @@ mod tests {
         check(
             SObject::Lead,
             datetime!(2026-11-20 01:02:03 UTC),
-            "SELECT Id, FirstName, LastName, Company, Email, Phone, SystemModstamp FROM Lead \
-             WHERE IsConverted = false AND SystemModstamp >= 2026-11-20T01:02:03Z \
-             ORDER BY SystemModstamp ASC, Id ASC",
+            "SELECT Id, FirstName, LastName, Company, Email, Phone, SystemModstamp, IsDeleted, MasterRecordId, \
+             IsConverted, ConvertedContactId, ConvertedAccountId FROM Lead \
+             WHERE SystemModstamp >= 2026-11-20T01:02:03Z ORDER BY SystemModstamp ASC, Id ASC",
         );
         check(
             SObject::Contact,
             datetime!(2026-11-20 01:02:03 UTC),
-            "SELECT Id, FirstName, LastName, Email, Phone, Account.Name, SystemModstamp FROM Contact \
+            "SELECT Id, FirstName, LastName, Email, Phone, Account.Name, SystemModstamp, IsDeleted, MasterRecordId \
+             FROM Contact \
              WHERE SystemModstamp >= 2026-11-20T01:02:03Z ORDER BY SystemModstamp ASC, Id ASC",
         );
         check(
             SObject::Account,
             datetime!(2026-11-20 01:02:03 UTC),
-            "SELECT Id, Name, Phone, SystemModstamp FROM Account \
+            "SELECT Id, Name, Phone, SystemModstamp, IsDeleted, MasterRecordId FROM Account \
              WHERE SystemModstamp >= 2026-11-20T01:02:03Z ORDER BY SystemModstamp ASC, Id ASC",
         );
         // Milliseconds are rounded down, never up: the watermark's own second is read again.
         check(
             SObject::Account,
             datetime!(2026-11-20 01:02:03.999 UTC),
-            "SELECT Id, Name, Phone, SystemModstamp FROM Account \
+            "SELECT Id, Name, Phone, SystemModstamp, IsDeleted, MasterRecordId FROM Account \
              WHERE SystemModstamp >= 2026-11-20T01:02:03Z ORDER BY SystemModstamp ASC, Id ASC",
         );
         // Any offset is written in UTC.
         check(
             SObject::Contact,
             datetime!(2026-11-20 10:02:03.5 +09:00),
-            "SELECT Id, FirstName, LastName, Email, Phone, Account.Name, SystemModstamp FROM Contact \
+            "SELECT Id, FirstName, LastName, Email, Phone, Account.Name, SystemModstamp, IsDeleted, MasterRecordId \
+             FROM Contact \
              WHERE SystemModstamp >= 2026-11-20T01:02:03Z ORDER BY SystemModstamp ASC, Id ASC",
         );
     }
@@ -111,8 +132,9 @@ mod tests {
         Value::DateTime(sfsim::value::parse_datetime(value).expect("datetime"))
     }
 
-    /// Runs the importer's query for `object` from `from` and maps each row it answers, as the
-    /// run would: `(id, name or None for a skipped record)`.
+    /// Runs the importer's query for `object` from `from` as `queryAll` would and reads each row
+    /// as the run does: `(id, name)` for a live record (`None`: skipped for having no name), or
+    /// `(id, "gone: <reason>")` for one that left.
     fn read(org: &Org, object: SObject, from: OffsetDateTime) -> Vec<(String, Option<String>)> {
         let text = soql(object, from);
         let query = match soql::parse(&text) {
@@ -126,13 +148,17 @@ mod tests {
             .into_iter()
             .map(|record| {
                 let json = query.row(record, org, "v61.0");
-                let row: Row = serde_json::from_value(json).expect("a row the mapping reads");
+                let Seen { row, life } = serde_json::from_value(json).expect("a row the run reads");
                 assert_eq!(row.object(), object);
+                let id = row.id().to_owned();
+                if let removal::Fate::Gone { reason, .. } = life.fate(object).expect("a fate") {
+                    return (id, Some(format!("gone: {reason:?}")));
+                }
                 let name = match mapping::map(&tenant, "run-1", &row).expect("maps") {
                     Mapped::Customer(customer) => Some(customer.customer.name),
                     Mapped::NoName => None,
                 };
-                (row.id().to_owned(), name)
+                (id, name)
             })
             .collect()
     }
@@ -190,8 +216,12 @@ mod tests {
         let some = |id: &str, name: &str| (id.to_owned(), Some(name.to_owned()));
         assert_eq!(
             read(&org, SObject::Lead, from),
-            vec![some("00Q5j00000AbCdFEAV", "鈴木 太郎"), some("00Q5j00000AbCdEEAV", "山田 花子")],
-            "the watermark's whole second is read again; converted and older Leads are not"
+            vec![
+                some("00Q5j00000AbCdFEAV", "鈴木 太郎"),
+                some("00Q5j00000AbCdGEAV", "gone: Converted"),
+                some("00Q5j00000AbCdEEAV", "山田 花子")
+            ],
+            "the watermark's whole second is read again, a converted Lead too (it left); older Leads are not"
         );
         assert_eq!(
             read(&org, SObject::Contact, from),

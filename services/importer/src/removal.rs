@@ -57,35 +57,59 @@ pub enum Fate {
 }
 
 impl Life {
+    /// Why a record of `object` with this life left, if it did. A merge
+    /// wins over everything (a merged loser is also deleted); a conversion
+    /// over a later deletion of the converted Lead, since it still says
+    /// where the person went.
+    fn reason(&self, object: SObject) -> Option<RemovalReason> {
+        if self.is_deleted && non_blank(&self.master_record_id).is_some() {
+            Some(RemovalReason::Merged)
+        } else if object == SObject::Lead && self.is_converted {
+            Some(RemovalReason::Converted)
+        } else if self.is_deleted {
+            Some(RemovalReason::Deleted)
+        } else {
+            None
+        }
+    }
+
     /// What became of a record of `object` with this life.
-    ///
-    /// A merge wins over everything (a merged loser is also deleted); a
-    /// conversion over a later deletion of the converted Lead, since it
-    /// still says where the person went.
     ///
     /// # Errors
     /// [`InvalidId`] when a successor id Salesforce gave is not an id.
     pub fn fate(&self, object: SObject) -> Result<Fate, InvalidId> {
-        if self.is_deleted
-            && let Some(master) = non_blank(&self.master_record_id)
-        {
-            let successor = SalesforceRef { object, id: SalesforceId::new(master)? };
-            return Ok(Fate::Gone { reason: RemovalReason::Merged, successor: Some(successor) });
-        }
-        if object == SObject::Lead && self.is_converted {
-            let successor = match (non_blank(&self.converted_contact_id), non_blank(&self.converted_account_id)) {
-                (Some(contact), _) => Some(SalesforceRef { object: SObject::Contact, id: SalesforceId::new(contact)? }),
-                (None, Some(account)) => {
-                    Some(SalesforceRef { object: SObject::Account, id: SalesforceId::new(account)? })
+        let Some(reason) = self.reason(object) else { return Ok(Fate::Live) };
+        let successor = match reason {
+            RemovalReason::Merged => non_blank(&self.master_record_id)
+                .map(|master| SalesforceId::new(master).map(|id| SalesforceRef { object, id }))
+                .transpose()?,
+            RemovalReason::Converted => {
+                match (non_blank(&self.converted_contact_id), non_blank(&self.converted_account_id)) {
+                    (Some(contact), _) => {
+                        Some(SalesforceRef { object: SObject::Contact, id: SalesforceId::new(contact)? })
+                    }
+                    (None, Some(account)) => {
+                        Some(SalesforceRef { object: SObject::Account, id: SalesforceId::new(account)? })
+                    }
+                    (None, None) => None,
                 }
-                (None, None) => None,
-            };
-            return Ok(Fate::Gone { reason: RemovalReason::Converted, successor });
+            }
+            RemovalReason::Deleted => None,
+        };
+        Ok(Fate::Gone { reason, successor })
+    }
+
+    /// [`Self::fate`], with a successor that is no id left out rather than
+    /// failing: the record has left all the same, and Front Agent must hear
+    /// of it. The bad id is returned for the caller to log.
+    pub fn fate_without_bad_successor(&self, object: SObject) -> (Fate, Option<InvalidId>) {
+        match self.fate(object) {
+            Ok(fate) => (fate, None),
+            Err(e) => {
+                let reason = self.reason(object).unwrap_or(RemovalReason::Deleted);
+                (Fate::Gone { reason, successor: None }, Some(e))
+            }
         }
-        if self.is_deleted {
-            return Ok(Fate::Gone { reason: RemovalReason::Deleted, successor: None });
-        }
-        Ok(Fate::Live)
     }
 }
 
@@ -98,6 +122,15 @@ pub fn announce(fate: &Fate, held: bool) -> Option<bool> {
         Fate::Live => Some(true),
         Fate::Gone { .. } if held => Some(false),
         Fate::Gone { .. } => None,
+    }
+}
+
+/// A reason's wire form, for logs and metric labels.
+pub fn label(reason: RemovalReason) -> &'static str {
+    match reason {
+        RemovalReason::Deleted => "deleted",
+        RemovalReason::Merged => "merged",
+        RemovalReason::Converted => "converted",
     }
 }
 
@@ -196,6 +229,18 @@ mod tests {
     fn a_successor_that_is_no_id_is_an_error_not_a_guess() {
         let life = Life { is_deleted: true, master_record_id: Some("not an id".to_owned()), ..Life::default() };
         assert!(life.fate(SObject::Lead).is_err());
+        let (fate, bad) = life.fate_without_bad_successor(SObject::Lead);
+        assert_eq!(fate, gone(RemovalReason::Merged, None), "it left all the same");
+        assert!(bad.is_some());
+        let converted = Life { is_converted: true, converted_contact_id: Some("003".to_owned()), ..Life::default() };
+        assert_eq!(converted.fate_without_bad_successor(SObject::Lead).0, gone(RemovalReason::Converted, None));
+    }
+
+    #[test]
+    fn labels_are_the_wire_form() {
+        for reason in [RemovalReason::Deleted, RemovalReason::Merged, RemovalReason::Converted] {
+            assert_eq!(serde_json::to_value(reason).expect("json"), label(reason));
+        }
     }
 
     #[test]

@@ -31,7 +31,8 @@ use std::{
 use anyhow::Context as _;
 use fa_amqp::Broker;
 use fa_messages::{
-    CustomerUpsertV1, ErrorDetail, ImportCompletedV1, ImportReason, ImportStatus, ObjectCounts, SObject, TenantId,
+    CustomerRemovedV1, CustomerSource, CustomerUpsertV1, ErrorDetail, ImportCompletedV1, ImportReason, ImportStatus,
+    ObjectCounts, RemovalReason, SObject, SalesforceId, SalesforceRef, SourceSystem, TenantId,
     timestamp::format_utc_millis,
 };
 use fa_salesforce::ApiUsage;
@@ -46,9 +47,9 @@ use tracing::Instrument as _;
 use crate::{
     index,
     lock::{self, TenantLock},
-    mapping::{self, Mapped, Row},
+    mapping::{self, Mapped, Seen},
     org::{self, Failure, Org, PageRequest},
-    query, schedule,
+    purged, query, removal, schedule,
     watermark::{self, Fate, Resume, Stamped, Watermark},
 };
 
@@ -59,25 +60,91 @@ struct Prepared {
     modified_at: OffsetDateTime,
     id: String,
     object: SObject,
-    mapped: Result<Mapped, mapping::MappingError>,
+    action: Action,
+}
+
+/// What the run does with a record read.
+enum Action {
+    /// A live record: publish `customer.upsert`.
+    Upsert(CustomerUpsertV1),
+    /// A live record without a name: counted as skipped.
+    NoName,
+    /// A live record whose row could not be mapped: skipped, with a warning.
+    Unmappable(mapping::MappingError),
+    /// Gone from Salesforce; whether Front Agent must hear of it is decided
+    /// per batch, against the customer index ([`Importer::decide_removals`]).
+    Gone { reason: RemovalReason, successor: Option<SalesforceRef> },
+    /// Gone, and Front Agent holds it: publish `customer.removed`.
+    Remove(CustomerRemovedV1),
+    /// Gone, and never Front Agent's (first seen gone): nothing to say, not
+    /// counted; the watermark still moves past it.
+    Unheld,
 }
 
 impl Prepared {
-    fn new(tenant: &TenantId, row: Row) -> Self {
+    fn new(tenant: &TenantId, seen: Seen) -> Self {
+        let Seen { row, life } = seen;
+        let (modified_at, id, object) = (row.modified_at(), row.id().to_owned(), row.object());
+        let (fate, bad_successor) = life.fate_without_bad_successor(object);
+        if let Some(e) = bad_successor {
+            tracing::warn!(tenant_id = %tenant, %object, record_id = %id, error = %e,
+                "a record left Salesforce naming a successor that is no id; announced without one");
+        }
+        let action = match fate {
+            removal::Fate::Gone { reason, successor } => Action::Gone { reason, successor },
+            removal::Fate::Live => match mapping::map_owned(tenant, "", row) {
+                Ok(Mapped::Customer(message)) => Action::Upsert(message),
+                Ok(Mapped::NoName) => Action::NoName,
+                Err(e) => Action::Unmappable(e),
+            },
+        };
+        Self { modified_at, id, object, action }
+    }
+
+    /// A record found gone outside the cursor (deleted list, reconciliation).
+    fn removed(message: CustomerRemovedV1) -> Self {
         Self {
-            modified_at: row.modified_at(),
-            id: row.id().to_owned(),
-            object: row.object(),
-            mapped: mapping::map_owned(tenant, "", row),
+            modified_at: message.source.modified_at,
+            id: message.source.id.as_str().to_owned(),
+            object: message.source.object,
+            action: Action::Remove(message),
         }
     }
 
     /// The message to publish, if the record has one.
-    fn message(&self) -> Option<&CustomerUpsertV1> {
-        match &self.mapped {
-            Ok(Mapped::Customer(message)) => Some(message),
+    fn message(&self) -> Option<Outgoing<'_>> {
+        match &self.action {
+            Action::Upsert(message) => Some(Outgoing::Upsert(message)),
+            Action::Remove(message) => Some(Outgoing::Removed(message)),
             _ => None,
         }
+    }
+}
+
+/// A message of a batch, in read order.
+#[derive(Clone, Copy)]
+enum Outgoing<'m> {
+    Upsert(&'m CustomerUpsertV1),
+    Removed(&'m CustomerRemovedV1),
+}
+
+impl<'m> Outgoing<'m> {
+    fn upsert(self) -> Option<&'m CustomerUpsertV1> {
+        match self {
+            Self::Upsert(message) => Some(message),
+            Self::Removed(_) => None,
+        }
+    }
+
+    fn removed(self) -> Option<&'m CustomerRemovedV1> {
+        match self {
+            Self::Removed(message) => Some(message),
+            Self::Upsert(_) => None,
+        }
+    }
+
+    fn same_kind(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
     }
 }
 
@@ -421,7 +488,12 @@ impl Importer {
                     // (Its allowance was not handed out in a batch.)
                     Ok(None) => match org::spent(reader.usage.take()) {
                         Some(usage) => return Ok(End::Paused(describe_usage(usage))),
-                        None => break,
+                        None if reader.looked => break,
+                        None => match self.look_for_purged(tenant, connection, org, object, reader, run, behind).await?
+                        {
+                            Some(end) => return Ok(end),
+                            None => break,
+                        },
                     },
                     Err(Failure::Pause { reason }) => return Ok(End::Paused(reason)),
                     Err(failure) => return Ok(End::Failed(failure)),
@@ -429,6 +501,8 @@ impl Importer {
                 if !lock.held().await {
                     return Ok(End::Failed(Failure::LockLost));
                 }
+                let mut batch = batch;
+                self.decide_removals(tenant, &connection.organization_id, object, &mut batch, behind).await?;
                 let usage = batch.usage;
                 let (records, waited) = (batch.rows.len(), waited.elapsed());
                 let publishing = Instant::now();
@@ -457,11 +531,60 @@ impl Importer {
         Ok(End::CaughtUp)
     }
 
+    /// Once an object's cursor is read to its end: announces the records
+    /// Front Agent holds that were purged before a run saw them deleted
+    /// (see [`purged`]), as many as the run's cap allows, and saves where
+    /// the look stands once all are confirmed. `Some` when the run ends
+    /// here (a failure, a pause, or more found than the cap allows: the
+    /// next run looks again, and finds only what is still held).
+    #[allow(clippy::too_many_arguments)]
+    async fn look_for_purged(
+        &self,
+        tenant: &TenantId,
+        connection: &Connection,
+        org: &Org,
+        object: SObject,
+        reader: &mut Reader,
+        run: &mut RunState,
+        behind: &mut Behind,
+    ) -> anyhow::Result<Option<End>> {
+        // The index holds every record confirmed so far.
+        behind.wait().await?;
+        let organization_id = &connection.organization_id;
+        let now = OffsetDateTime::now_utc();
+        let found = match purged::look(org, &self.pool, tenant, object, organization_id, reader.queried_at, now).await?
+        {
+            Ok(found) => found,
+            Err(Failure::Pause { reason }) => return Ok(Some(End::Paused(reason))),
+            Err(failure) => return Ok(Some(End::Failed(failure))),
+        };
+        let all = found.gone.len();
+        let take = usize::try_from(run.budget).unwrap_or(usize::MAX).min(all);
+        let rows = found.gone.into_iter().take(take).map(|message| (Prepared::removed(message), Fate::New)).collect();
+        let (written, failure) =
+            self.publish(tenant, organization_id, object, Batch { rows, usage: None, cursor: false }, run).await?;
+        behind.then(written.write());
+        if let Some(message) = failure {
+            return Ok(Some(End::PublishFailed(message)));
+        }
+        if take < all {
+            return Ok(Some(End::MorePending));
+        }
+        reader.looked = true;
+        let (pool, tenant, organization_id, next) =
+            (self.pool.clone(), tenant.clone(), organization_id.clone(), found.next);
+        behind.then(
+            async move { purged::save(&pool, &tenant, object, &organization_id, &next).await.map_err(Into::into) },
+        );
+        Ok(None)
+    }
+
     /// Publishes one batch with confirms, in order, many in flight, and
     /// counts what the broker confirmed. Returns what is left to write (the
-    /// index entries of the confirmed records, then the watermark past the
-    /// last record confirmed with all before it, then the run's counts),
-    /// and why the broker failed part-way, if it did.
+    /// index entries of the confirmed records and the removals to forget,
+    /// then the watermark past the last record confirmed with all before
+    /// it, then the run's counts), and why the broker failed part-way, if
+    /// it did.
     async fn publish(
         &self,
         tenant: &TenantId,
@@ -470,21 +593,24 @@ impl Importer {
         batch: Batch,
         run: &mut RunState,
     ) -> anyhow::Result<(Written, Option<String>)> {
-        let mut rows = batch.rows;
+        let Batch { mut rows, cursor, .. } = batch;
         for (record, _) in &mut rows {
-            if let Ok(Mapped::Customer(message)) = &mut record.mapped {
-                message.import_run_id.clone_from(&run.run_id);
+            match &mut record.action {
+                Action::Upsert(message) => message.import_run_id.clone_from(&run.run_id),
+                Action::Remove(message) => message.import_run_id.clone_from(&run.run_id),
+                _ => {}
             }
         }
-        let messages: Vec<&CustomerUpsertV1> = rows.iter().filter_map(|(record, _)| record.message()).collect();
+        let messages: Vec<Outgoing<'_>> = rows.iter().filter_map(|(record, _)| record.message()).collect();
         // The messages before `unconfirmed` were confirmed, in order.
-        let (unconfirmed, failure) = match self.broker.publish_all(messages).await {
+        let (unconfirmed, failure) = match self.publish_in_order(&messages).await {
             Ok(()) => (usize::MAX, None),
-            Err((index, e)) => (index, Some(format!("publishing customer.upsert failed: {e}"))),
+            Err((index, e)) => (index, Some(e)),
         };
+        drop(messages);
         let mut tally = Tally::default();
-        let entries = tally.count(tenant, rows, unconfirmed);
-        let Tally { published, skipped, republished, moved } = tally;
+        let (entries, removed_ids) = tally.count(tenant, rows, unconfirmed, cursor);
+        let Tally { published, skipped, removed, republished, moved } = tally;
         let counts = match run.counts.iter_mut().find(|c| c.object == object) {
             Some(c) => c,
             None => {
@@ -494,7 +620,10 @@ impl Importer {
         };
         counts.published += published;
         counts.skipped += skipped;
-        run.budget = run.budget.saturating_sub(published + skipped);
+        if removed > 0 {
+            counts.removed = Some(counts.removed.unwrap_or(0) + removed);
+        }
+        run.budget = run.budget.saturating_sub(published + skipped + removed);
         metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "published")
             .increment(published);
         metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "skipped")
@@ -507,11 +636,87 @@ impl Importer {
             organization_id: organization_id.to_owned(),
             object,
             entries,
+            removed_ids,
             moved,
             run_id: run.run_id.clone(),
             counts: serde_json::to_value(&run.counts)?,
         };
         Ok((written, failure))
+    }
+
+    /// Publishes `messages` in their order with confirms: each stretch of
+    /// one message type with many in flight, the next stretch once the one
+    /// before it is confirmed (removals are few, so stretches are long).
+    /// On failure, the index of the first message not confirmed.
+    async fn publish_in_order(&self, messages: &[Outgoing<'_>]) -> Result<(), (usize, String)> {
+        let mut start = 0;
+        for stretch in messages.chunk_by(Outgoing::same_kind) {
+            let sent = match stretch[0] {
+                Outgoing::Upsert(_) => {
+                    let upserts: Vec<&CustomerUpsertV1> =
+                        stretch.iter().copied().filter_map(Outgoing::upsert).collect();
+                    self.broker
+                        .publish_all(upserts)
+                        .await
+                        .map_err(|(index, e)| (index, format!("publishing customer.upsert failed: {e}")))
+                }
+                Outgoing::Removed(_) => {
+                    let removals: Vec<&CustomerRemovedV1> =
+                        stretch.iter().copied().filter_map(Outgoing::removed).collect();
+                    self.broker
+                        .publish_all(removals)
+                        .await
+                        .map_err(|(index, e)| (index, format!("publishing customer.removed failed: {e}")))
+                }
+            };
+            sent.map_err(|(index, e)| (start + index, e))?;
+            start += stretch.len();
+        }
+        Ok(())
+    }
+
+    /// Decides, for the records of `batch` found gone, whether Front Agent
+    /// holds them (the customer index says): those it holds become
+    /// `customer.removed`, the others are passed over. The writes of the
+    /// batches before are waited for first, so the index is complete.
+    async fn decide_removals(
+        &self,
+        tenant: &TenantId,
+        organization_id: &str,
+        object: SObject,
+        batch: &mut Batch,
+        behind: &mut Behind,
+    ) -> anyhow::Result<()> {
+        let gone: Vec<String> = batch
+            .rows
+            .iter()
+            .filter(|(record, _)| matches!(record.action, Action::Gone { .. }))
+            .map(|(record, _)| record.id.clone())
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        behind.wait().await?;
+        let held = customer_index::held(&self.pool, tenant.as_str(), organization_id, object.as_str(), &gone).await?;
+        for (record, _) in &mut batch.rows {
+            let Action::Gone { reason, successor } = &mut record.action else { continue };
+            record.action = match (held.contains_key(&record.id), SalesforceId::new_18(&record.id)) {
+                (true, Ok(id)) => Action::Remove(CustomerRemovedV1 {
+                    tenant_id: tenant.clone(),
+                    import_run_id: String::new(),
+                    source: CustomerSource {
+                        system: SourceSystem::Salesforce,
+                        object,
+                        id,
+                        modified_at: record.modified_at,
+                    },
+                    reason: *reason,
+                    successor: successor.take(),
+                }),
+                _ => Action::Unheld,
+            };
+        }
+        Ok(())
     }
 }
 
@@ -524,6 +729,8 @@ struct Written {
     /// The confirmed records, the overlap too (a version committed late is
     /// new to the index).
     entries: Vec<fa_store::customer_index::IndexedRecord>,
+    /// The records whose removal was confirmed: Front Agent no longer holds them.
+    removed_ids: Vec<String>,
     /// Past the last new record confirmed with all before it.
     moved: Option<Watermark>,
     run_id: String,
@@ -541,6 +748,9 @@ impl Written {
         customer_index::upsert(&self.pool, self.tenant.as_str(), &self.organization_id, &self.entries)
             .await
             .context("writing the customer index")?;
+        customer_index::remove(&self.pool, self.tenant.as_str(), self.object.as_str(), &self.removed_ids)
+            .await
+            .context("forgetting removed records in the customer index")?;
         if let Some(mark) = &self.moved {
             watermark::save(&self.pool, &self.tenant, self.object, &self.organization_id, mark).await?;
         }
@@ -594,6 +804,7 @@ impl Behind {
 struct Tally {
     published: u64,
     skipped: u64,
+    removed: u64,
     republished: u64,
     /// Past the last new record confirmed with all before it.
     moved: Option<Watermark>,
@@ -601,50 +812,62 @@ struct Tally {
 
 impl Tally {
     /// Counts a batch whose messages before `unconfirmed` the broker
-    /// confirmed (`usize::MAX`: all), and returns their index entries. The
-    /// count stops at the first unconfirmed message, so neither the counts
-    /// nor the watermark pass it.
+    /// confirmed (`usize::MAX`: all), and returns the index entries of the
+    /// upserts and the ids of the removals confirmed. The count stops at
+    /// the first unconfirmed message, so neither the counts nor the
+    /// watermark pass it; only records of the cursor move the watermark.
     fn count(
         &mut self,
         tenant: &TenantId,
         rows: Vec<(Prepared, Fate)>,
         unconfirmed: usize,
-    ) -> Vec<fa_store::customer_index::IndexedRecord> {
+        cursor: bool,
+    ) -> (Vec<fa_store::customer_index::IndexedRecord>, Vec<String>) {
         let mut entries = Vec::with_capacity(rows.len());
+        let mut removed_ids = Vec::new();
         let mut confirmed = 0usize;
         for (record, fate) in rows {
             let mark = Watermark { modified_at: record.modified_at, id: record.id };
-            let entry = match record.mapped {
-                Ok(Mapped::Customer(message)) => {
-                    if confirmed == unconfirmed {
-                        break;
-                    }
-                    confirmed += 1;
-                    Some(index::entry(message))
+            if matches!(record.action, Action::Upsert(_) | Action::Remove(_)) {
+                if confirmed == unconfirmed {
+                    break;
                 }
-                Ok(Mapped::NoName) => None,
-                Err(e) => {
-                    tracing::warn!(tenant_id = %tenant, object = %record.object, error = %e, "a record could not be mapped; skipped");
-                    None
-                }
-            };
-            let sent = entry.is_some();
-            // What the broker confirmed, the overlap too (a version
-            // committed late is new to the index).
-            entries.extend(entry);
-            match fate {
-                Fate::Overlap => self.republished += u64::from(sent),
-                Fate::New => {
-                    if sent {
-                        self.published += 1
+                confirmed += 1;
+            }
+            let new = fate == Fate::New;
+            match record.action {
+                Action::Upsert(message) => {
+                    // The overlap too: a version committed late is new to the index.
+                    entries.push(index::entry(message));
+                    if new {
+                        self.published += 1;
                     } else {
-                        self.skipped += 1
+                        self.republished += 1;
                     }
-                    self.moved = Some(mark);
                 }
+                Action::Remove(message) => {
+                    metrics::counter!("fa_import_removals_total", "object" => message.source.object.as_str(),
+                        "reason" => removal::label(message.reason))
+                    .increment(1);
+                    tracing::info!(tenant_id = %tenant, object = %message.source.object, record_id = %message.source.id,
+                        reason = removal::label(message.reason), successor = ?message.successor.as_ref().map(|s| s.id.as_str()),
+                        "customer.removed published");
+                    removed_ids.push(mark.id.clone());
+                    self.removed += 1;
+                }
+                Action::NoName => self.skipped += u64::from(new),
+                Action::Unmappable(e) => {
+                    tracing::warn!(tenant_id = %tenant, object = %record.object, error = %e, "a record could not be mapped; skipped");
+                    self.skipped += u64::from(new);
+                }
+                // Never Front Agent's: nothing to say, nothing to count.
+                Action::Unheld | Action::Gone { .. } => {}
+            }
+            if new && cursor {
+                self.moved = Some(mark);
             }
         }
-        entries
+        (entries, removed_ids)
     }
 }
 
@@ -691,6 +914,9 @@ struct RunState {
 struct Batch {
     rows: Vec<(Prepared, Fate)>,
     usage: Option<ApiUsage>,
+    /// Read by the object's cursor, so the watermark moves past them; not
+    /// so for removals a look for purged records found.
+    cursor: bool,
 }
 
 /// One object's read: the task that reads its pages, and what is decided
@@ -702,6 +928,11 @@ struct Reader {
     pages: Option<mpsc::Receiver<Result<Page, Failure>>>,
     /// The allowance of pages not yet handed out in a batch.
     usage: Option<ApiUsage>,
+    /// When the cursor's query was sent: what it read is as of then, so the
+    /// look for records purged unseen ([`purged`]) ends there.
+    queried_at: OffsetDateTime,
+    /// Whether this cursor's look for records purged unseen is done.
+    looked: bool,
     /// Stops reading when the reader is dropped.
     _reading: AbortOnDropHandle<()>,
 }
@@ -720,12 +951,14 @@ impl Reader {
             None => now - settings.lookback,
         };
         let (pages, receiver) = mpsc::channel(PAGES_AHEAD);
-        let reading = tokio::spawn(read(org, tenant.clone(), PageRequest::Query(query::soql(object, from)), pages));
+        let reading = tokio::spawn(read(org, tenant.clone(), PageRequest::QueryAll(query::soql(object, from)), pages));
         Self {
             resume: Resume::new(watermark),
             ready: VecDeque::new(),
             pages: Some(receiver),
             usage: None,
+            queried_at: now,
+            looked: false,
             _reading: AbortOnDropHandle::new(reading),
         }
     }
@@ -760,7 +993,7 @@ impl Reader {
                 rows.push(entry);
             }
         }
-        Ok(Some(Batch { rows, usage: self.usage.take() }))
+        Ok(Some(Batch { rows, usage: self.usage.take(), cursor: true }))
     }
 }
 
@@ -808,7 +1041,7 @@ async fn read(org: Org, tenant: TenantId, first: PageRequest, pages: mpsc::Sende
             let records = page
                 .records
                 .iter()
-                .map(|raw| serde_json::from_str::<Row>(raw.get()).map(|row| Prepared::new(&tenant, row)))
+                .map(|raw| serde_json::from_str::<Seen>(raw.get()).map(|seen| Prepared::new(&tenant, seen)))
                 .collect::<Result<Vec<_>, _>>();
             tracing::debug!(tenant_id = %tenant, mapped_ms = mapping.elapsed().as_secs_f64() * 1e3, "page mapped");
             // A row that is not a record fails the page, as the page's own

@@ -76,9 +76,10 @@ async fn five_thousand_leads_arrive_in_runs_of_at_most_two_thousand_oldest_chang
     assert_eq!(value(r#"fa_import_records_total{object="Lead",outcome="published"}"#), 5000.0);
     assert_eq!(value(r#"fa_import_records_total{object="Lead",outcome="skipped"}"#), 0.0);
     assert_eq!(value("fa_import_run_duration_seconds_count"), 3.0);
-    // 5,000 rows at 2,000 a page: the query and two more pages.
+    // 5,000 rows at 2,000 a page: the query (to queryAll, which also sees
+    // deleted and converted rows) and two more pages.
     assert_eq!(
-        value(r#"fa_salesforce_requests_total{service="importer",route="query",outcome="success",error_code=""}"#),
+        value(r#"fa_salesforce_requests_total{service="importer",route="query_all",outcome="success",error_code=""}"#),
         1.0
     );
     assert_eq!(

@@ -17,6 +17,7 @@ use time::{OffsetDateTime, UtcOffset, macros::format_description};
 use crate::{
     client::{Client, record_call},
     error::Error,
+    limits::ApiUsage,
 };
 
 /// What [`Client::deleted`] answers.
@@ -33,6 +34,9 @@ pub struct DeletedList {
     /// began before `end` but committed after it show up from here.
     #[serde(with = "crate::datetime::optional_field", default)]
     pub latest_date_covered: Option<OffsetDateTime>,
+    /// The allowance the answer reported (from `Sforce-Limit-Info`).
+    #[serde(skip)]
+    pub usage: Option<ApiUsage>,
 }
 
 /// One deleted record.
@@ -78,8 +82,10 @@ impl Client {
         let url = format!("{}/services/data/{}/sobjects/{object}/deleted/", self.instance_url(), self.api_version());
         let request = self.http().get(url).query(&[("start", bound(start)), ("end", bound(end))]);
         let started = std::time::Instant::now();
-        let result = self.call(request).await.and_then(|(body, _usage)| {
-            serde_json::from_slice::<DeletedList>(body.as_ref()).map_err(|e| Error::Decode(e.to_string()))
+        let result = self.call(request).await.and_then(|(body, usage)| {
+            let list =
+                serde_json::from_slice::<DeletedList>(body.as_ref()).map_err(|e| Error::Decode(e.to_string()))?;
+            Ok(DeletedList { usage, ..list })
         });
         let outcome = match &result {
             Ok(_) => "ok",

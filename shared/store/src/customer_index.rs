@@ -155,22 +155,23 @@ pub async fn find(
 }
 
 /// Which of `record_ids` (records of `object`) Front Agent may hold for
-/// `tenant`: those the importer published from org `organization_id` and
-/// has not announced gone since. The importer announces a removal only for
-/// these (behaviour.md §3): a record first seen already gone was never
-/// Front Agent's.
+/// `tenant`, with the `SystemModstamp` of the version it holds: those the
+/// importer published from org `organization_id` and has not announced
+/// gone since. The importer announces a removal only for these
+/// (behaviour.md §3): a record first seen already gone was never Front
+/// Agent's.
 pub async fn held(
     pool: &PgPool,
     tenant: &str,
     organization_id: &str,
     object: &str,
     record_ids: &[String],
-) -> sqlx::Result<std::collections::HashSet<String>> {
+) -> sqlx::Result<std::collections::HashMap<String, OffsetDateTime>> {
     if record_ids.is_empty() {
-        return Ok(std::collections::HashSet::new());
+        return Ok(std::collections::HashMap::new());
     }
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT record_id FROM customer_index
+    let rows: Vec<(String, OffsetDateTime)> = sqlx::query_as(
+        "SELECT record_id, modified_at FROM customer_index
          WHERE tenant_id = $1 AND organization_id = $2 AND object = $3 AND record_id = ANY($4::text[])",
     )
     .bind(tenant)
@@ -179,7 +180,27 @@ pub async fn held(
     .bind(record_ids)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    Ok(rows.into_iter().collect())
+}
+
+/// Every record of `object` Front Agent may hold for `tenant` from org
+/// `organization_id` (as [`held`]), with its `SystemModstamp`, in id order:
+/// what a reconciliation compares with the ids Salesforce still has.
+pub async fn all_held(
+    pool: &PgPool,
+    tenant: &str,
+    organization_id: &str,
+    object: &str,
+) -> sqlx::Result<Vec<(String, OffsetDateTime)>> {
+    sqlx::query_as(
+        "SELECT record_id, modified_at FROM customer_index
+         WHERE tenant_id = $1 AND organization_id = $2 AND object = $3 ORDER BY record_id",
+    )
+    .bind(tenant)
+    .bind(organization_id)
+    .bind(object)
+    .fetch_all(pool)
+    .await
 }
 
 /// Forgets `record_ids` (records of `object`) of `tenant` once their

@@ -177,7 +177,16 @@ async fn only_what_was_published_from_the_org_is_held_and_a_removal_forgets_it()
     let asked = strings(&[lead, other_lead, "00Q000000000003EAA"]);
 
     let held = customer_index::held(&pool, "acme", ORG, "Lead", &asked).await.expect("held");
-    assert_eq!(held.into_iter().collect::<Vec<_>>(), [lead], "another tenant's record and an unknown id are not held");
+    assert_eq!(
+        held.into_iter().collect::<Vec<_>>(),
+        [(lead.to_owned(), at)],
+        "another tenant's record and an unknown id are not held; the version held is told"
+    );
+    assert_eq!(
+        customer_index::all_held(&pool, "acme", ORG, "Lead").await.expect("all held"),
+        [(lead.to_owned(), at)],
+        "every record held, for a reconciliation"
+    );
     let held = customer_index::held(&pool, "acme", ORG, "Contact", &asked).await.expect("held");
     assert!(held.is_empty(), "the same id as another object is not held");
     let held = customer_index::held(&pool, "acme", "00D000000000002EAA", "Lead", &asked).await.expect("held");
@@ -185,9 +194,10 @@ async fn only_what_was_published_from_the_org_is_held_and_a_removal_forgets_it()
 
     assert_eq!(customer_index::remove(&pool, "acme", "Lead", &asked).await.expect("remove"), 1);
     assert!(customer_index::held(&pool, "acme", ORG, "Lead", &asked).await.expect("held").is_empty());
+    assert!(customer_index::all_held(&pool, "acme", ORG, "Lead").await.expect("all held").is_empty());
     assert!(found(&pool, "acme", &["+81312345678"], &[]).await.is_empty(), "the writer no longer finds it");
     assert_eq!(
-        customer_index::held(&pool, "globex", ORG, "Lead", &asked).await.expect("held").into_iter().collect::<Vec<_>>(),
+        customer_index::held(&pool, "globex", ORG, "Lead", &asked).await.expect("held").into_keys().collect::<Vec<_>>(),
         [other_lead],
         "another tenant's record stays"
     );
