@@ -143,6 +143,33 @@ sys.exit(0 if runs and all(r.get("status") != "running" for r in runs) and not r
   done
   echo "[make run] the first import has not finished after 60 s; sending the assist events anyway"
 }
+# Customers that leave Salesforce leave Front Agent: sales ops convert the
+# newest Lead and merge the two newest Contacts (through sfsim's control API,
+# as Salesforce's UI would), then ask for an import; the [frontagent] lines
+# show a customer.removed for each, naming the record the customer became.
+removals_demo() {
+  local sf=http://127.0.0.1:8090/sfsim/orgs/$org_id picked lead survivor loser answer
+  curl -fsS -o "$state/demo-leads.json" "$sf/records/Lead" && curl -fsS -o "$state/demo-contacts.json" "$sf/records/Contact" || return 1
+  picked=$(python3 - "$state/demo-leads.json" "$state/demo-contacts.json" <<'PY'
+import json, sys
+live = lambda path: [r for r in json.load(open(path)) if not r.get("IsDeleted") and not r.get("IsConverted") and r.get("LastName")]
+newest = lambda records: sorted(records, key=lambda r: r["SystemModstamp"], reverse=True)
+leads, contacts = newest(live(sys.argv[1])), newest(live(sys.argv[2]))
+if leads and len(contacts) >= 2:
+    print(leads[0]["Id"], contacts[0]["Id"], contacts[1]["Id"])
+PY
+)
+  read -r lead survivor loser <<< "$picked"
+  if [ -z "${loser:-}" ]; then echo "[make run] the demo org has no Lead and two Contacts to convert and merge"; return 1; fi
+  answer=$(curl -sS -X POST "$sf/leads/$lead/convert")
+  echo "[make run] converted Lead $lead in sfsim, as sales ops would: $answer"
+  answer=$(curl -sS -X POST -H 'Content-Type: application/json' \
+    --data "{\"master_id\":\"$survivor\",\"merged_ids\":[\"$loser\"]}" "$sf/records/Contact/merge")
+  echo "[make run] merged Contact $loser into $survivor in sfsim: $answer"
+  answer=$(api POST http://127.0.0.1:8081/v1/tenants/demo/imports)
+  echo "[make run] asked for an import (HTTP ${answer##*$'\n'}): expect customer.removed for Lead $lead (converted) and Contact $loser (merged) in the [frontagent] lines"
+  sleep 3
+}
 if [ -n "$org_id" ] && [[ "${status:-}" == 2?? ]]; then
   link_demo_user || true
   wait_for_first_import
@@ -154,8 +181,9 @@ if [ -n "$org_id" ] && [[ "${status:-}" == 2?? ]]; then
   else
     echo "[make run] the assist demo FAILED (see the [assist] lines above and the [activity-writer] lines); the services keep running"
   fi
+  removals_demo || echo "[make run] the removals demo FAILED (see above); the services keep running"
 else
-  echo "[make run] skipping the assist demo: the demo org is not connected (see above)"
+  echo "[make run] skipping the assist and removals demos: the demo org is not connected (see above)"
 fi
 
 cat <<EOM
@@ -172,7 +200,10 @@ What the connector publishes to salesforce.sync lands in the queue frontagent.de
 and is printed as [frontagent] lines: customers, imports, and the activity-writer's
 activity.written / activity.failed / customer.linked.
 Assisted calls: the [assist] lines above sent three assist.completed events (a Lead's
-call, a known number, a new number) and showed the Task the writer made of each. Again:
+call, a known number, a new number) and showed the Task the writer made of each.
+Customers that left: a converted Lead and a merged Contact arrived as customer.removed
+lines (the recycle bin and merges: curl http://127.0.0.1:8090/sfsim/orgs/${org_id:-<org_id>}/recycle-bin).
+Assisted calls again:
   $bin/frontagent-stub assist --org ${org_id:-<org_id from $demo/credentials.json>}
   curl http://127.0.0.1:8090/sfsim/orgs/${org_id:-<org_id>}/records/Task
 RabbitMQ: vhost / at 127.0.0.1:5672; each service logs in as its own user (token-broker,

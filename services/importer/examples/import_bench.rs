@@ -237,7 +237,7 @@ async fn bare_read(sfsim: &sfsim::server::Server, org: &sfsim::fixture::Connecte
     let client = fa_salesforce::Client::new(fa_salesforce::http_client()?, &sfsim.sim.instance_url(), token.into());
     let soql = importer::query::soql(fa_messages::SObject::Lead, time::OffsetDateTime::now_utc() - LOOKBACK);
     let started = Instant::now();
-    let mut page = client.query::<IgnoredAny>(&soql).await?;
+    let mut page = client.query_all::<IgnoredAny>(&soql).await?;
     let mut records = page.records.len();
     while let Some(url) = page.next_records_url {
         page = client.query_more::<IgnoredAny>(&url).await?;

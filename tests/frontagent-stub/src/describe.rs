@@ -23,13 +23,35 @@ pub fn describe(routing_key: &str, body: &Value) -> String {
                 phones.join(" "),
             )
         }
+        "customer.removed" => {
+            let successor = match body["successor"].as_object() {
+                Some(s) => format!(
+                    " → {} {}",
+                    s.get("object").and_then(Value::as_str).unwrap_or("-"),
+                    s.get("id").and_then(Value::as_str).unwrap_or("-")
+                ),
+                None => String::new(),
+            };
+            format!(
+                "customer.removed {} {} {}{successor}",
+                text(&body["source"]["object"]),
+                text(&body["source"]["id"]),
+                text(&body["reason"]),
+            )
+        }
         "import.completed" => {
             let counts: Vec<String> = body["objects"]
                 .as_array()
                 .map(|o| {
                     o.iter()
                         .map(|c| {
-                            format!("{} {} published, {} skipped", text(&c["object"]), c["published"], c["skipped"])
+                            let removed = c["removed"].as_u64().map(|n| format!(", {n} removed")).unwrap_or_default();
+                            format!(
+                                "{} {} published, {} skipped{removed}",
+                                text(&c["object"]),
+                                c["published"],
+                                c["skipped"]
+                            )
                         })
                         .collect()
                 })
@@ -131,6 +153,24 @@ mod tests {
     }
 
     #[test]
+    fn a_removal_reads_as_the_record_its_reason_and_successor() {
+        let mut body = example(include_str!("../../../shared/messages/examples/customer.removed.v1.converted.json"));
+        assert_eq!(
+            describe("customer.removed", &body),
+            "customer.removed Lead 00Q5j00000ABCdeEAH converted → Contact 0035j00000XyZabAAF"
+        );
+        body["reason"] = json!("deleted");
+        body["successor"] = serde_json::Value::Null;
+        assert_eq!(describe("customer.removed", &body), "customer.removed Lead 00Q5j00000ABCdeEAH deleted");
+        let run = json!({"tenant_id": "demo", "run_id": "run_2", "status": "succeeded", "more_pending": false,
+            "objects": [{"object": "Lead", "published": 1, "skipped": 0, "removed": 2}]});
+        assert_eq!(
+            describe("import.completed", &run),
+            "import.completed demo run_2 succeeded: Lead 1 published, 0 skipped, 2 removed"
+        );
+    }
+
+    #[test]
     fn a_written_activity_reads_as_task_target_and_owner() {
         let mut body = example(include_str!("../../../shared/messages/examples/activity.written.v1.json"));
         assert_eq!(
@@ -175,6 +215,6 @@ mod tests {
     #[test]
     fn other_messages_print_their_body() {
         let body = json!({"tenant_id": "demo"});
-        assert_eq!(describe("customer.removed", &body), r#"customer.removed {"tenant_id":"demo"}"#);
+        assert_eq!(describe("customer.moved", &body), r#"customer.moved {"tenant_id":"demo"}"#);
     }
 }
