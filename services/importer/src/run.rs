@@ -560,15 +560,18 @@ impl Importer {
         };
         let all = found.gone.len();
         let take = usize::try_from(run.budget).unwrap_or(usize::MAX).min(all);
-        let rows = found.gone.into_iter().take(take).map(|message| (Prepared::removed(message), Fate::New)).collect();
-        let (written, failure) =
-            self.publish(tenant, organization_id, object, Batch { rows, usage: None, cursor: false }, run).await?;
-        behind.then(written.write());
-        if let Some(message) = failure {
-            return Ok(Some(End::PublishFailed(message)));
-        }
-        if take < all {
-            return Ok(Some(End::MorePending));
+        if take > 0 {
+            let rows =
+                found.gone.into_iter().take(take).map(|message| (Prepared::removed(message), Fate::New)).collect();
+            let (written, failure) =
+                self.publish(tenant, organization_id, object, Batch { rows, usage: None, cursor: false }, run).await?;
+            behind.then(written.write());
+            if let Some(message) = failure {
+                return Ok(Some(End::PublishFailed(message)));
+            }
+            if take < all {
+                return Ok(Some(End::MorePending));
+            }
         }
         reader.looked = true;
         let (pool, tenant, organization_id, next) =
