@@ -74,6 +74,15 @@ for entry in "${services[@]}"; do
     echo "[$name] NOT ready on http://127.0.0.1:$port: $(curl -sS "http://127.0.0.1:$port/readyz" 2>&1)"
   fi
 done
+# sfsim makes the demo org afresh at every start, with the same org id: the
+# importer forgets what it knew of the last one (watermarks, customer index,
+# looks for purged records), so every `make run` imports it whole and shows
+# the whole flow.
+psql "${FA_SF_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/fa_salesforce}" -qc \
+  "DELETE FROM import_watermarks WHERE tenant_id = 'demo'; DELETE FROM customer_index WHERE tenant_id = 'demo';
+   DELETE FROM import_removal_looks WHERE tenant_id = 'demo';" \
+  || echo "[make run] could not reset the demo tenant's import state; the first import may show only what changed"
+
 # Connect the demo org as tenant `demo`, as an admin would on
 # [管理者機能] → [salesforce連携]: the token-broker proves the key with a live
 # token exchange at sfsim and requests the first import.
@@ -144,15 +153,19 @@ sys.exit(0 if runs and all(r.get("status") != "running" for r in runs) and not r
   echo "[make run] the first import has not finished after 60 s; sending the assist events anyway"
 }
 # Customers that leave Salesforce leave Front Agent: sales ops convert the
-# newest Lead and merge the two newest Contacts (through sfsim's control API,
-# as Salesforce's UI would), then ask for an import; the [frontagent] lines
-# show a customer.removed for each, naming the record the customer became.
+# newest imported Lead and merge the two newest imported Contacts (through
+# sfsim's control API, as Salesforce's UI would), then ask for an import; the
+# [frontagent] lines show a customer.removed for each, naming the record the
+# customer became. (Records the assist demo created are left alone: Front
+# Agent got them as customer.linked, not from an import.)
 removals_demo() {
   local sf=http://127.0.0.1:8090/sfsim/orgs/$org_id picked lead survivor loser answer
   curl -fsS -o "$state/demo-leads.json" "$sf/records/Lead" && curl -fsS -o "$state/demo-contacts.json" "$sf/records/Contact" || return 1
-  picked=$(python3 - "$state/demo-leads.json" "$state/demo-contacts.json" <<'PY'
+  picked=$(python3 - "$state/demo-leads.json" "$state/demo-contacts.json" "$imported_before" <<'PY'
 import json, sys
-live = lambda path: [r for r in json.load(open(path)) if not r.get("IsDeleted") and not r.get("IsConverted") and r.get("LastName")]
+imported = lambda r: (r.get("CreatedDate") or "")[:19] < sys.argv[3]
+live = lambda path: [r for r in json.load(open(path))
+                     if not r.get("IsDeleted") and not r.get("IsConverted") and r.get("LastName") and imported(r)]
 newest = lambda records: sorted(records, key=lambda r: r["SystemModstamp"], reverse=True)
 leads, contacts = newest(live(sys.argv[1])), newest(live(sys.argv[2]))
 if leads and len(contacts) >= 2:
@@ -173,6 +186,7 @@ PY
 if [ -n "$org_id" ] && [[ "${status:-}" == 2?? ]]; then
   link_demo_user || true
   wait_for_first_import
+  imported_before=$(date -u +%Y-%m-%dT%H:%M:%S)
   sleep 3 # a few seconds for the imported customers to settle, as in real life
   echo "[make run] sending three assisted calls as Front Agent would: frontagent-stub assist --org $org_id"
   if "$bin/frontagent-stub" assist --sfsim-url http://127.0.0.1:8090 --org "$org_id" --tenant demo \
