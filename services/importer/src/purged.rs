@@ -104,7 +104,7 @@ pub async fn look(
                 for deleted in &list.deleted_records {
                     // A version held newer than the deletion was undeleted
                     // and published since: not gone.
-                    if held.get(&deleted.id).is_some_and(|at| *at <= deleted.deleted_date) {
+                    if held.get(&deleted.id).is_some_and(|at| *at < deleted.deleted_date) {
                         gone.insert(deleted.id.clone(), deleted.deleted_date);
                     }
                 }
