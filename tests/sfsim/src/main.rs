@@ -12,28 +12,37 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// A local Salesforce that answers as the real one does (OAuth JWT bearer,
 /// SOQL, REST writes, composite, SOSL, limits, faults), with a control API
 /// under /sfsim/ to create orgs, apps, users and data.
+///
+/// Without a subcommand it serves, reading the same options as `serve`
+/// (`FA_SF_HTTP_ADDR` among them).
 #[derive(Parser)]
-#[command(name = "sfsim", version, about, long_about)]
+#[command(name = "sfsim", version, about, long_about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// What `serve` (and `sfsim` alone) reads.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FA_SF_HTTP_ADDR", default_value = "127.0.0.1:8090")]
+    addr: SocketAddr,
+    /// Create a demo org with generated Japanese customers and write its
+    /// credentials (consumer key, username, server.key) into this folder.
+    #[arg(long)]
+    demo: Option<PathBuf>,
+    /// Records of each kind in the demo org.
+    #[arg(long, default_value_t = 300)]
+    demo_records: usize,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API (the default).
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "FA_SF_HTTP_ADDR", default_value = "127.0.0.1:8090")]
-        addr: SocketAddr,
-        /// Create a demo org with generated Japanese customers and write its
-        /// credentials (consumer key, username, server.key) into this folder.
-        #[arg(long)]
-        demo: Option<PathBuf>,
-        /// Records of each kind in the demo org.
-        #[arg(long, default_value_t = 300)]
-        demo_records: usize,
-    },
+    Serve(ServeArgs),
     /// Make a private key (server.key) and self-signed certificate
     /// (server.crt), as the setup guide has admins do with OpenSSL.
     Keygen {
@@ -48,7 +57,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve { addr: default_addr(), demo: None, demo_records: 300 }) {
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Keygen { out, common_name } => {
             match sfsim::keygen::generate(&common_name).and_then(|pair| sfsim::keygen::write_files(&pair, &out)) {
                 Ok(()) => {
@@ -61,12 +70,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { addr, demo, demo_records } => serve(addr, demo, demo_records),
+        Command::Serve(ServeArgs { addr, demo, demo_records }) => serve(addr, demo, demo_records),
     }
-}
-
-fn default_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 8090))
 }
 
 fn serve(addr: SocketAddr, demo: Option<PathBuf>, demo_records: usize) -> ExitCode {

@@ -133,6 +133,33 @@ async fn serve_with_a_demo_org_writes_credentials_that_log_in() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// runtime.md gives sfsim `FA_SF_HTTP_ADDR`; `sfsim` alone serves, as
+/// `sfsim serve` does, and listens there.
+#[tokio::test]
+async fn without_a_subcommand_it_serves_on_fa_sf_http_addr() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let mut child = Command::new(SFSIM)
+        .env("FA_SF_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let versions = loop {
+        match http.get(format!("http://127.0.0.1:{port}/services/data")).send().await {
+            Ok(answer) => break answer,
+            Err(e) => {
+                assert!(started.elapsed() < Duration::from_secs(30), "sfsim never listened on FA_SF_HTTP_ADDR: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(versions.status(), 200);
+    child.kill().ok();
+    child.wait().ok();
+}
+
 #[tokio::test]
 async fn generated_customers_look_like_a_japanese_org() {
     let server = sfsim::server::Server::start_local().await.expect("sfsim");
