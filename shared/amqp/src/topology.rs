@@ -20,10 +20,8 @@ pub enum ExchangeKind {
     Fanout,
 }
 
-/// The dead-letter queue of `queue`.
-pub fn dlq_name(queue: &str) -> String {
-    format!("{queue}.dlq")
-}
+/// The dead-letter queue of `queue`: the contract's name, written once in fa-messages.
+pub use fa_messages::topology::dlq_name;
 
 /// The delay queue of `queue` for one retry tier, e.g. `importer.commands.retry.5s`.
 pub fn retry_queue_name(queue: &str, tier: std::time::Duration) -> String {
