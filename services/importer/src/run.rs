@@ -33,7 +33,6 @@ use fa_amqp::Broker;
 use fa_messages::{
     CustomerRemovedV1, CustomerSource, CustomerUpsertV1, ErrorDetail, ImportCompletedV1, ImportReason, ImportStatus,
     ObjectCounts, RemovalReason, SObject, SalesforceId, SalesforceRef, SourceSystem, TenantId,
-    timestamp::format_utc_millis,
 };
 use fa_salesforce::ApiUsage;
 use fa_store::customer_index;
@@ -1083,9 +1082,4 @@ async fn read(org: Org, tenant: TenantId, first: PageRequest, pages: mpsc::Sende
             return;
         }
     }
-}
-
-/// The run's time as the admin API shows it.
-pub fn show_time(at: OffsetDateTime) -> String {
-    format_utc_millis(at)
 }
