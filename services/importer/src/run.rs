@@ -285,7 +285,7 @@ impl Importer {
                 }),
             };
             self.broker.publish(&message).await?;
-            metrics::counter!("fa_import_runs_total", "outcome" => "failed").increment(1);
+            metrics::counter!("fa_import_runs_total", "outcome" => ImportStatus::Failed.as_str()).increment(1);
         }
         Ok(())
     }
@@ -394,7 +394,7 @@ impl Importer {
              WHERE run_id = $1",
         )
         .bind(&run_id)
-        .bind(if status == ImportStatus::Succeeded { "succeeded" } else { "failed" })
+        .bind(status.as_str())
         .bind(finished_at)
         .bind(serde_json::to_value(&run.counts)?)
         .bind(more_pending)
@@ -413,8 +413,7 @@ impl Importer {
             error: error.clone(),
         };
         let published = self.broker.publish(&completed).await;
-        let outcome = if status == ImportStatus::Succeeded { "succeeded" } else { "failed" };
-        metrics::counter!("fa_import_runs_total", "outcome" => outcome).increment(1);
+        metrics::counter!("fa_import_runs_total", "outcome" => status.as_str()).increment(1);
         metrics::histogram!("fa_import_run_duration_seconds").record(started.elapsed().as_secs_f64());
         let tenant = &tenant;
         match &end {

@@ -106,6 +106,16 @@ pub enum ImportStatus {
     Failed,
 }
 
+impl ImportStatus {
+    /// The status as it appears in messages and in the admin API, e.g. `"succeeded"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportStatus::Succeeded => "succeeded",
+            ImportStatus::Failed => "failed",
+        }
+    }
+}
+
 /// What a run did with one object's records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectCounts {
@@ -133,5 +143,20 @@ impl Message for ImportCompletedV1 {
 
     fn tenant_id(&self) -> &TenantId {
         &self.tenant_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_wire_form() {
+        for status in [ImportStatus::Succeeded, ImportStatus::Failed] {
+            assert_eq!(serde_json::to_value(status).expect("json"), status.as_str());
+        }
+        for reason in [ImportReason::Connected, ImportReason::Scheduled, ImportReason::Manual, ImportReason::CatchUp] {
+            assert_eq!(serde_json::to_value(reason).expect("json"), reason.as_str());
+        }
     }
 }
