@@ -74,7 +74,7 @@ pub fn topology() -> Topology {
 
 /// Runs the importer until `ctx.shutdown` is cancelled.
 pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
-    let host = Host::start(&config.common, topology()).await?;
+    let mut host = Host::start(&config.common, topology()).await?;
     let http = fa_salesforce::http_client()?;
     let settings = run::Settings {
         max_records_per_run: u64::from(config.max_records_per_run),
@@ -97,10 +97,8 @@ pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
     options.prefetch = CONCURRENT_RUNS;
     let consumer = host.broker.consume(options, commands::Commands { importer });
     let tick = (config.interval / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
-    let scheduler = tokio::spawn(schedule::run(host.pool.clone(), host.broker.clone(), tick, ctx.shutdown.clone()));
+    host.own(tokio::spawn(schedule::run(host.pool.clone(), host.broker.clone(), tick, ctx.shutdown.clone())));
     let api = Arc::new(api::Api { pool: host.pool.clone(), broker: host.broker.clone() });
     let routes = api::router(api, AdminToken::new(config.admin_token.clone()));
-    let served = host.serve(routes, ctx, vec![consumer]).await;
-    scheduler.abort();
-    served
+    host.serve(routes, ctx, vec![consumer]).await
 }

@@ -1,11 +1,14 @@
 //! What a running service holds: its database pool, its broker connection
 //! and its readiness checks; and the order they stop in.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use axum::Router;
 use fa_amqp::{Broker, BrokerOptions, ConsumerHandle, Topology};
 use secrecy::ExposeSecret as _;
 use sqlx::PgPool;
+use tokio::task::JoinHandle;
 
 use crate::{config::CommonConfig, launch::Context, readiness::Readiness};
 
@@ -18,7 +21,13 @@ pub struct Host {
     /// The checks behind `/readyz`: `database` and `amqp`, plus
     /// `consumers` once the service consumes.
     pub readiness: Readiness,
+    /// Background tasks ([`Self::own`]), stopped before the broker and the pool.
+    tasks: Vec<JoinHandle<()>>,
 }
+
+/// How long [`Host::serve`] waits for an owned task to end after shutdown
+/// before it aborts it.
+const TASK_GRACE: Duration = Duration::from_secs(10);
 
 impl Host {
     /// Connects to the database and applies migrations (failing when it is
@@ -37,12 +46,21 @@ impl Host {
             let pool = probe.clone();
             async move { fa_store::ping(&pool).await }
         });
-        Ok(Self { pool, broker, readiness })
+        Ok(Self { pool, broker, readiness, tasks: Vec::new() })
+    }
+
+    /// Makes `task` the service's: at shutdown [`Self::serve`] waits for it
+    /// (it must end on the shutdown token) after the consumers and before the
+    /// broker and the pool close, so it never finds them closed under it;
+    /// one that has not ended after 10 s is aborted.
+    pub fn own(&mut self, task: JoinHandle<()>) {
+        self.tasks.push(task);
     }
 
     /// Serves `routes` with the health, readiness and metrics endpoints until
     /// shutdown, then stops `consumers` (work in flight finishes or goes back
-    /// to its queue), closes the broker connection and the pool.
+    /// to its queue) and the tasks it owns, closes the broker connection and
+    /// the pool.
     pub async fn serve(self, routes: Router, ctx: Context, consumers: Vec<ConsumerHandle>) -> anyhow::Result<()> {
         if !consumers.is_empty() {
             let probes: Vec<_> = consumers.iter().map(ConsumerHandle::readiness_probe).collect();
@@ -53,6 +71,13 @@ impl Host {
         let http = tokio::spawn(crate::http::serve(ctx.listener, app, shutdown.clone()));
         shutdown.cancelled().await;
         futures_util::future::join_all(consumers.into_iter().map(ConsumerHandle::stop)).await;
+        for task in self.tasks {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(TASK_GRACE, task).await.is_err() {
+                abort.abort();
+                tracing::warn!(grace_s = TASK_GRACE.as_secs(), "a background task did not end after shutdown; aborted");
+            }
+        }
         self.broker.close().await;
         self.pool.close().await;
         http.await.context("the HTTP server task failed")?.context("the HTTP server failed")?;
