@@ -112,4 +112,22 @@ if ! "$venv/bin/python" -c 'import simple_salesforce' >/dev/null 2>&1; then
   "$venv/bin/pip" install -q --disable-pip-version-check -r tests/conformance/requirements.txt
 fi
 
+# --- promtool, for make test's checks of the alerting rules ------------------
+# Debian ships promtool in the prometheus package, whose install also starts
+# a Prometheus server on :9090 and enables it at boot. Only promtool is
+# needed, so that server is stopped and disabled right after the install
+# (a Prometheus installed earlier, deliberately, is left alone).
+if ! command -v promtool >/dev/null; then
+  command -v apt-get >/dev/null || die "promtool missing and this is not a Debian-like system: install it yourself (https://prometheus.io/download/)"
+  # Without its recommended prometheus-node-exporter, another server.
+  apt_install --no-install-recommends prometheus
+  say "stopping the Prometheus server the package started (only promtool is needed)"
+  if [ -d /run/systemd/system ]; then
+    "${SUDO[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+  else
+    "${SUDO[@]}" service prometheus stop >/dev/null 2>&1 || true
+    "${SUDO[@]}" update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
+fi
+
 say "PostgreSQL, RabbitMQ and the test tools are ready"

@@ -209,6 +209,7 @@ impl Broker {
             Err(_) => "failed",
         };
         let service = self.inner.service;
+        zero_failed_publishes(service, exchange, routing_key);
         metrics::counter!("fa_amqp_published_total", "service" => service, "exchange" => exchange.to_owned(),
             "routing_key" => routing_key.to_owned(), "outcome" => label)
         .increment(1);
@@ -311,6 +312,19 @@ impl Broker {
     }
 }
 
+/// Creates the failed outcomes of `fa_amqp_published_total` for one
+/// exchange and routing key at 0 (once created, this is a lookup): a
+/// counter that appears at 1 on its first event is invisible to
+/// `increase()` and `rate()`, so a first nack, unroutable or failed publish
+/// would never alert.
+pub(crate) fn zero_failed_publishes(service: &'static str, exchange: &str, routing_key: &str) {
+    for outcome in ["nacked", "unroutable", "failed"] {
+        metrics::counter!("fa_amqp_published_total", "service" => service, "exchange" => exchange.to_owned(),
+            "routing_key" => routing_key.to_owned(), "outcome" => outcome)
+        .increment(0);
+    }
+}
+
 /// Keeps a link alive until the broker is closed.
 async fn supervise(inner: Arc<Inner>) {
     let mut backoff = inner.options.min_backoff;
@@ -326,6 +340,8 @@ async fn supervise(inner: Arc<Inner>) {
                     metrics::counter!("fa_amqp_reconnects_total", "service" => inner.service).increment(1);
                     tracing::info!(generation = link.generation, "reconnected to RabbitMQ; topology declared again");
                 } else {
+                    // At 0 from the start, so `increase()` sees the first reconnect.
+                    metrics::counter!("fa_amqp_reconnects_total", "service" => inner.service).increment(0);
                     tracing::info!("connected to RabbitMQ; topology declared");
                 }
                 ever_connected = true;

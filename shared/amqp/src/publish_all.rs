@@ -99,6 +99,7 @@ impl Broker {
         let timeout = self.options().publish_timeout;
         let publishers = link.publishers();
         let channel = &publishers[link.next_publisher.fetch_add(1, Ordering::Relaxed) % publishers.len()];
+        crate::broker::zero_failed_publishes(service, M::EXCHANGE, M::ROUTING_KEY);
         let confirmed = metrics::counter!("fa_amqp_published_total", "service" => service, "exchange" => M::EXCHANGE,
             "routing_key" => M::ROUTING_KEY, "outcome" => "confirmed");
         let took =
