@@ -29,6 +29,11 @@ pub fn spent(usage: Option<ApiUsage>) -> Option<ApiUsage> {
     usage.filter(|usage| usage.ratio() >= PAUSE_AT)
 }
 
+/// `usage` as the logs, the API and `import.completed` tell it.
+pub fn describe_usage(usage: ApiUsage) -> String {
+    format!("the org has used {} of its {} daily API requests ({:.0} %)", usage.used, usage.max, usage.ratio() * 100.0)
+}
+
 /// Why a page could not be had.
 #[derive(Debug, Clone)]
 pub enum Failure {

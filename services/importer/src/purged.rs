@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use fa_messages::{CustomerRemovedV1, CustomerSource, RemovalReason, SObject, SalesforceId, SourceSystem, TenantId};
+use fa_messages::{CustomerRemovedV1, RemovalReason, SObject, SalesforceId, SalesforceRef, TenantId};
 use fa_store::customer_index;
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -36,6 +36,7 @@ use crate::{
     org::{self, Failure, Org, PageRequest},
     query,
     reconcile::{self, ListAnswer},
+    removal,
 };
 
 /// The deleted list refuses a window of a minute or less; a shorter one
@@ -97,7 +98,7 @@ pub async fn look(
             }
             Ok(Some(list)) => {
                 if let Some(usage) = org::spent(list.usage) {
-                    return Ok(Err(Failure::Pause { reason: describe(usage) }));
+                    return Ok(Err(Failure::Pause { reason: org::describe_usage(usage) }));
                 }
                 let ids: Vec<String> = list.deleted_records.iter().map(|d| d.id.clone()).collect();
                 let held = customer_index::held(pool, tenant.as_str(), organization_id, object.as_str(), &ids).await?;
@@ -137,13 +138,7 @@ pub async fn look(
         .into_iter()
         .filter_map(|(at, id)| {
             let id = SalesforceId::new_18(&id).ok()?;
-            Some(CustomerRemovedV1 {
-                tenant_id: tenant.clone(),
-                import_run_id: String::new(),
-                source: CustomerSource { system: SourceSystem::Salesforce, object, id, modified_at: at },
-                reason: RemovalReason::Deleted,
-                successor: None,
-            })
+            Some(removal::message(tenant, SalesforceRef { object, id }, at, RemovalReason::Deleted, None))
         })
         .collect();
     Ok(Ok(Found { gone, next: Look { looked_until, compared_at } }))
@@ -187,7 +182,7 @@ async fn compare(
             match (page.next_records_url, org::spent(page.usage)) {
                 (Some(_), Some(usage)) => {
                     count(object, reason, calls, 0);
-                    return Ok(Err(Failure::Pause { reason: describe(usage) }));
+                    return Ok(Err(Failure::Pause { reason: org::describe_usage(usage) }));
                 }
                 (Some(url), None) => request = PageRequest::More(url),
                 (None, _) => break,
@@ -207,10 +202,6 @@ fn count(object: SObject, reason: reconcile::Reason, calls: u64, compared: usize
     metrics::counter!("fa_import_reconciliations_total", "object" => object, "reason" => reason.label()).increment(1);
     metrics::counter!("fa_import_reconcile_api_calls_total", "object" => object).increment(calls);
     metrics::counter!("fa_import_reconcile_ids_compared_total", "object" => object).increment(compared as u64);
-}
-
-fn describe(usage: fa_salesforce::ApiUsage) -> String {
-    format!("the org has used {} of its {} daily API requests ({:.0} %)", usage.used, usage.max, usage.ratio() * 100.0)
 }
 
 /// Where `object`'s look stands, when it was for `organization_id`.

@@ -17,8 +17,12 @@
 //!   never imported) is not announced: there is nothing to remove, and a
 //!   removal of an unknown id would only puzzle its consumers.
 
-use fa_messages::{InvalidId, RemovalReason, SObject, SalesforceId, SalesforceRef};
+use fa_messages::{
+    CustomerRemovedV1, CustomerSource, InvalidId, RemovalReason, SObject, SalesforceId, SalesforceRef, SourceSystem,
+    TenantId,
+};
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 /// The fields that say whether a record still lives, as `queryAll` returns
 /// them; a field the object does not have (`IsConverted` on a Contact) is
@@ -122,6 +126,25 @@ pub fn announce(fate: &Fate, held: bool) -> Option<bool> {
         Fate::Live => Some(true),
         Fate::Gone { .. } if held => Some(false),
         Fate::Gone { .. } => None,
+    }
+}
+
+/// The `customer.removed` of `record`, seen gone at `modified_at` (its
+/// `SystemModstamp`, or when the importer learned it); the run id is filled
+/// in when it is published.
+pub fn message(
+    tenant: &TenantId,
+    record: SalesforceRef,
+    modified_at: OffsetDateTime,
+    reason: RemovalReason,
+    successor: Option<SalesforceRef>,
+) -> CustomerRemovedV1 {
+    CustomerRemovedV1 {
+        tenant_id: tenant.clone(),
+        import_run_id: String::new(),
+        source: CustomerSource { system: SourceSystem::Salesforce, object: record.object, id: record.id, modified_at },
+        reason,
+        successor,
     }
 }
 

@@ -31,8 +31,8 @@ use std::{
 use anyhow::Context as _;
 use fa_amqp::Broker;
 use fa_messages::{
-    CustomerRemovedV1, CustomerSource, CustomerUpsertV1, ErrorDetail, ImportCompletedV1, ImportReason, ImportStatus,
-    ObjectCounts, RemovalReason, SObject, SalesforceId, SalesforceRef, SourceSystem, TenantId,
+    CustomerRemovedV1, CustomerUpsertV1, ErrorDetail, ImportCompletedV1, ImportReason, ImportStatus, ObjectCounts,
+    RemovalReason, SObject, SalesforceId, SalesforceRef, TenantId,
 };
 use fa_salesforce::ApiUsage;
 use fa_store::customer_index;
@@ -47,7 +47,7 @@ use crate::{
     index,
     lock::{self, TenantLock},
     mapping::{self, Mapped, Seen},
-    org::{self, Failure, Org, PageRequest},
+    org::{self, Failure, Org, PageRequest, describe_usage},
     purged, query, removal, schedule,
     watermark::{self, Fate, Resume, Stamped, Watermark},
 };
@@ -702,18 +702,13 @@ impl Importer {
         for (record, _) in &mut batch.rows {
             let Action::Gone { reason, successor } = &mut record.action else { continue };
             record.action = match (held.contains_key(&record.id), SalesforceId::new_18(&record.id)) {
-                (true, Ok(id)) => Action::Remove(CustomerRemovedV1 {
-                    tenant_id: tenant.clone(),
-                    import_run_id: String::new(),
-                    source: CustomerSource {
-                        system: SourceSystem::Salesforce,
-                        object,
-                        id,
-                        modified_at: record.modified_at,
-                    },
-                    reason: *reason,
-                    successor: successor.take(),
-                }),
+                (true, Ok(id)) => Action::Remove(removal::message(
+                    tenant,
+                    SalesforceRef { object, id },
+                    record.modified_at,
+                    *reason,
+                    successor.take(),
+                )),
                 _ => Action::Unheld,
             };
         }
@@ -874,10 +869,6 @@ impl Tally {
 
 const INTERRUPTED_MESSAGE: &str =
     "the run was interrupted (the importer stopped or crashed); the next run resumed after the last confirmed record";
-
-fn describe_usage(usage: ApiUsage) -> String {
-    format!("the org has used {} of its {} daily API requests ({:.0} %)", usage.used, usage.max, usage.ratio() * 100.0)
-}
 
 fn failure_detail(failure: &Failure) -> ErrorDetail {
     match failure {
