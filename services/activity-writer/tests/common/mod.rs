@@ -198,6 +198,23 @@ impl Stack {
         response.text().await.expect("text")
     }
 
+    /// Writer `i`'s `/metrics` once every line of `expected` is in it: the
+    /// writer counts an event after it has published its result and acked
+    /// it, so a test that has just read the result waits a moment for the
+    /// count. Panics, with the text, after 10 s.
+    pub async fn metrics_with(&self, i: usize, expected: &[&str]) -> String {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let metrics = self.metrics(i).await;
+            let missing: Vec<&&str> = expected.iter().filter(|e| !metrics.lines().any(|l| l == **e)).collect();
+            if missing.is_empty() {
+                return metrics;
+            }
+            assert!(tokio::time::Instant::now() < until, "{missing:?} missing from\n{metrics}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn writer_logs(&self) -> String {
         self.writers.iter().map(|(s, _)| format!("{}\n{}", s.stdout(), s.stderr())).collect::<Vec<_>>().join("\n----\n")
     }
