@@ -12,12 +12,11 @@
 use std::{sync::Arc, time::Duration};
 
 use fa_messages::SObject;
-use fa_salesforce::{ApiUsage, Client, ErrorCode, QueryPage, Retry, replication::DeletedList};
+pub use fa_salesforce::PageRequest;
+use fa_salesforce::{ApiUsage, Client, ErrorCode, RawPage, Retry, replication::DeletedList};
 use fa_tokens::{AccessToken, TokenClient, TokenError};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
-
-use serde_json::value::RawValue;
 
 use crate::SERVICE;
 
@@ -64,17 +63,6 @@ pub enum Failure {
     LockLost,
 }
 
-/// What to read next.
-#[derive(Debug, Clone)]
-pub enum PageRequest {
-    /// A new query.
-    Query(String),
-    /// A new query over live and deleted rows (`queryAll`).
-    QueryAll(String),
-    /// The next page of a cursor (`nextRecordsUrl`).
-    More(String),
-}
-
 /// Reading one tenant's org.
 #[derive(Clone)]
 pub struct Org {
@@ -111,16 +99,13 @@ impl Org {
             .with_api_version(&self.api_version)
     }
 
-    /// One page, retried as the failure policy says. Its rows come back
-    /// unread (checked to be JSON, not yet decoded): the caller asks for
-    /// the next page first and decodes them after, off the async workers.
-    pub async fn page(&self, request: &PageRequest) -> Result<QueryPage<Box<RawValue>>, Failure> {
+    /// One page, retried as the failure policy says. It comes back read
+    /// but not decoded ([`RawPage::decode`]): the run asks for the next
+    /// page as soon as the decoding reaches its `nextRecordsUrl`, and
+    /// decodes off the async workers.
+    pub async fn page(&self, request: &PageRequest) -> Result<RawPage, Failure> {
         self.call(|client| async move {
-            let page = match request {
-                PageRequest::Query(soql) => client.query(soql).await,
-                PageRequest::QueryAll(soql) => client.query_all(soql).await,
-                PageRequest::More(url) => client.query_more(url).await,
-            }?;
+            let page = client.read_page(request).await?;
             let usage = page.usage;
             Ok((page, usage))
         })

@@ -175,10 +175,8 @@ async fn compare(
                     return Ok(Err(failure));
                 }
             };
-            for raw in &page.records {
-                let row: IdRow = serde_json::from_str(raw.get())?;
-                still.insert(row.id);
-            }
+            let page = page.decode::<IdRow>(|_| ())?;
+            still.extend(page.records.into_iter().map(|row| row.id));
             match (page.next_records_url, org::spent(page.usage)) {
                 (Some(_), Some(usage)) => {
                     count(object, reason, calls, 0);

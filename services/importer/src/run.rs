@@ -39,7 +39,7 @@ use fa_store::customer_index;
 use fa_tokens::TokenClient;
 use sqlx::PgPool;
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 use tracing::Instrument as _;
 
@@ -1020,36 +1020,38 @@ async fn read(org: Org, tenant: TenantId, first: PageRequest, pages: mpsc::Sende
         };
         // An org at 90 % of its allowance gets no further call: the run
         // publishes this page and pauses (behaviour.md §5).
-        let spent = org::spent(page.usage);
-        next = match spent {
-            Some(_) => None,
-            None => page.next_records_url.clone().map(|url| fetch(PageRequest::More(url))),
-        };
-        // Mapping (phone numbers above all) is CPU work: off the async
-        // workers, so the next page's request and the publishing go on.
+        let (usage, spent) = (page.usage, org::spent(page.usage));
+        // Decoding and mapping (phone numbers above all) are CPU work: off
+        // the async workers, so the publishing goes on. The next page is
+        // asked for as soon as the decoding reaches this one's
+        // `nextRecordsUrl`, before its rows.
+        let (next_url, found) = oneshot::channel();
         let tenant = tenant.clone();
         let mapped = tokio::task::spawn_blocking(move || {
             let mapping = Instant::now();
-            let records = page
-                .records
-                .iter()
-                .map(|raw| serde_json::from_str::<Seen>(raw.get()).map(|seen| Prepared::new(&tenant, seen)))
-                .collect::<Result<Vec<_>, _>>();
+            let decoded = page.decode::<Seen>(|url| {
+                let _ = next_url.send(url.map(str::to_owned));
+            });
+            let page = decoded.map(|page| Page {
+                records: page.records.into_iter().map(|seen| Prepared::new(&tenant, seen)).collect(),
+                next_records_url: page.next_records_url,
+                usage,
+            });
             tracing::debug!(tenant_id = %tenant, mapped_ms = mapping.elapsed().as_secs_f64() * 1e3, "page mapped");
-            // A row that is not a record fails the page, as the page's own
-            // decoding would have.
-            records.map(|records| Page { records, next_records_url: page.next_records_url, usage: page.usage }).map_err(
-                |e| {
-                    let error = fa_salesforce::Error::Decode(e.to_string());
-                    Failure::Permanent {
-                        code: "salesforce_rejected".to_owned(),
-                        message: error.to_string(),
-                        salesforce_error_code: None,
-                    }
-                },
-            )
-        })
-        .await;
+            // A row that is not a record fails the page.
+            page.map_err(|error| Failure::Permanent {
+                code: "salesforce_rejected".to_owned(),
+                message: error.to_string(),
+                salesforce_error_code: None,
+            })
+        });
+        // No answer: the page failed to decode, and says why below.
+        if let Ok(Some(url)) = found.await
+            && spent.is_none()
+        {
+            next = Some(fetch(PageRequest::More(url)));
+        }
+        let mapped = mapped.await;
         let page = match mapped {
             Ok(Ok(page)) => page,
             Ok(Err(failure)) => {

@@ -10,12 +10,16 @@
 //! present when the client was given one ([`Client::with_service`]).
 
 use std::{
+    marker::PhantomData,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::{
+    Deserialize, Deserializer,
+    de::{DeserializeOwned, DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor},
+};
 
 use crate::{
     error::{ApiError, Error},
@@ -119,6 +123,110 @@ impl<T> PageBody<T> {
     }
 }
 
+/// Which page of a query to read ([`Client::read_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageRequest {
+    /// A new query (`query`).
+    Query(String),
+    /// A new query over live and deleted rows (`queryAll`).
+    QueryAll(String),
+    /// The next page of a cursor: its `nextRecordsUrl`.
+    More(String),
+}
+
+/// A query page's answer, read whole but not yet decoded.
+pub struct RawPage {
+    body: Vec<u8>,
+    /// The allowance the answer reported.
+    pub usage: Option<ApiUsage>,
+}
+
+impl std::fmt::Debug for RawPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawPage").field("bytes", &self.body.len()).field("usage", &self.usage).finish()
+    }
+}
+
+impl RawPage {
+    /// Decodes the page in one pass. `on_next` is handed the page's
+    /// `nextRecordsUrl` as soon as the parser reaches it: before the rows,
+    /// where Salesforce writes it, so the caller can ask for the next page
+    /// while the rows are still being read. It gets `None` once the page is
+    /// read to its end without one (the last page), and is dropped uncalled
+    /// when the page fails to decode before that.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] when the body is not a query page or a row is not
+    /// a `T`.
+    pub fn decode<T: DeserializeOwned>(&self, on_next: impl FnOnce(Option<&str>)) -> Result<QueryPage<T>, Error> {
+        let mut json = serde_json::Deserializer::from_slice(&self.body);
+        let seed = PageSeed { on_next: Some(on_next), rows: PhantomData };
+        let page = seed.deserialize(&mut json).and_then(|page| json.end().map(|()| page));
+        page.map(|page| page.with_usage(self.usage)).map_err(|e| Error::Decode(e.to_string()))
+    }
+}
+
+/// Reads a [`PageBody`] member by member, calling `on_next` at
+/// `nextRecordsUrl` (see [`RawPage::decode`]).
+struct PageSeed<T, F> {
+    on_next: Option<F>,
+    rows: PhantomData<T>,
+}
+
+/// The members of a query page; others are skipped.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum PageField {
+    TotalSize,
+    Done,
+    NextRecordsUrl,
+    Records,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de, T: Deserialize<'de>, F: FnOnce(Option<&str>)> DeserializeSeed<'de> for PageSeed<T, F> {
+    type Value = PageBody<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: FnOnce(Option<&str>)> Visitor<'de> for PageSeed<T, F> {
+    type Value = PageBody<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a query page")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut total_size, mut done, mut next_records_url, mut records) = (None, None, None, None);
+        while let Some(field) = map.next_key()? {
+            match field {
+                PageField::TotalSize => total_size = Some(map.next_value()?),
+                PageField::Done => done = Some(map.next_value()?),
+                PageField::NextRecordsUrl => {
+                    next_records_url = map.next_value::<Option<String>>()?;
+                    if let Some(on_next) = self.on_next.take() {
+                        on_next(next_records_url.as_deref());
+                    }
+                }
+                PageField::Records => records = Some(map.next_value()?),
+                PageField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let total_size = total_size.ok_or_else(|| A::Error::missing_field("totalSize"))?;
+        let done = done.ok_or_else(|| A::Error::missing_field("done"))?;
+        if let Some(on_next) = self.on_next.take() {
+            on_next(next_records_url.as_deref());
+        }
+        Ok(PageBody { total_size, done, next_records_url, records: records.unwrap_or_default() })
+    }
+}
+
 impl Client {
     /// A client for the org at `instance_url` (from the token grant; a final
     /// `/` is dropped) using the session `token`, with
@@ -186,8 +294,7 @@ impl Client {
     /// # Errors
     /// See [`Error`]; [`Error::retry`] says what to do.
     pub async fn query<T: DeserializeOwned>(&self, soql: &str) -> Result<QueryPage<T>, Error> {
-        let url = format!("{}/services/data/{}/query", self.instance_url, self.api_version);
-        self.page("query", self.http.get(url).query(&[("q", soql)])).await
+        self.read_page(&PageRequest::Query(soql.to_owned())).await?.decode(|_| ())
     }
 
     /// Runs a SOQL query over live, deleted and merged rows alike (the
@@ -199,8 +306,7 @@ impl Client {
     /// # Errors
     /// See [`Error`]; [`Error::retry`] says what to do.
     pub async fn query_all<T: DeserializeOwned>(&self, soql: &str) -> Result<QueryPage<T>, Error> {
-        let url = format!("{}/services/data/{}/queryAll", self.instance_url, self.api_version);
-        self.page("query_all", self.http.get(url).query(&[("q", soql)])).await
+        self.read_page(&PageRequest::QueryAll(soql.to_owned())).await?.decode(|_| ())
     }
 
     /// The next page of a query: `GET {instance_url}{next_records_url}`.
@@ -211,55 +317,62 @@ impl Client {
     /// used or expired locator is [`ErrorCode::InvalidQueryLocator`](crate::ErrorCode),
     /// permanent: start the query again.
     pub async fn query_more<T: DeserializeOwned>(&self, next_records_url: &str) -> Result<QueryPage<T>, Error> {
-        if !next_records_url.starts_with("/services/data/") || next_records_url.contains("..") {
-            let error = Error::InvalidInput("nextRecordsUrl must be a /services/data/ path".to_owned());
-            record_call(self.service, "query_more", error.label(), Duration::ZERO);
-            return Err(error);
-        }
-        let url = format!("{}{next_records_url}", self.instance_url);
-        self.page("query_more", self.http.get(url)).await
+        self.read_page(&PageRequest::More(next_records_url.to_owned())).await?.decode(|_| ())
     }
 
-    async fn page<T: DeserializeOwned>(
-        &self,
-        operation: &'static str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<QueryPage<T>, Error> {
+    /// One page of a query, read but not decoded: [`RawPage::decode`] hands
+    /// over its `nextRecordsUrl` as soon as the parser reaches it, so a
+    /// caller paging a large cursor can ask for the next page while it
+    /// decodes this one's rows (off the async workers), reading each row
+    /// once.
+    ///
+    /// # Errors
+    /// As [`Client::query`], [`Client::query_all`] and
+    /// [`Client::query_more`]; the rows' errors come from
+    /// [`RawPage::decode`].
+    pub async fn read_page(&self, request: &PageRequest) -> Result<RawPage, Error> {
+        let (operation, request) = match request {
+            PageRequest::Query(soql) => {
+                let url = format!("{}/services/data/{}/query", self.instance_url, self.api_version);
+                ("query", self.http.get(url).query(&[("q", soql)]))
+            }
+            PageRequest::QueryAll(soql) => {
+                let url = format!("{}/services/data/{}/queryAll", self.instance_url, self.api_version);
+                ("query_all", self.http.get(url).query(&[("q", soql)]))
+            }
+            PageRequest::More(next_records_url) => {
+                if !next_records_url.starts_with("/services/data/") || next_records_url.contains("..") {
+                    let error = Error::InvalidInput("nextRecordsUrl must be a /services/data/ path".to_owned());
+                    record_call(self.service, "query_more", error.label(), Duration::ZERO);
+                    return Err(error);
+                }
+                ("query_more", self.http.get(format!("{}{next_records_url}", self.instance_url)))
+            }
+        };
         let mut request = request.timeout(QUERY_TIMEOUT);
         if let Some(batch) = self.batch_size {
             request = request.header("Sforce-Query-Options", format!("batchSize={}", batch.get()));
         }
         let started = Instant::now();
-        let result = self.call(request).await.and_then(|(body, usage)| {
-            let page: PageBody<T> = serde_json::from_slice(body.as_ref()).map_err(|e| Error::Decode(e.to_string()))?;
-            Ok(page.with_usage(usage))
-        });
+        let result = self.call(request).await;
         let elapsed = started.elapsed();
-        match &result {
-            Ok(page) => {
+        match result {
+            Ok((body, usage)) => {
                 record_call(self.service, operation, "ok", elapsed);
-                tracing::debug!(
-                    operation,
-                    rows = page.records.len(),
-                    done = page.done,
-                    ?elapsed,
-                    "Salesforce answered"
-                );
+                tracing::debug!(operation, bytes = body.len(), ?elapsed, "Salesforce answered");
+                Ok(RawPage { body, usage })
             }
             Err(e) => {
                 record_call(self.service, operation, e.label(), elapsed);
                 tracing::debug!(operation, error = %e, ?elapsed, "Salesforce call failed");
+                Err(e)
             }
         }
-        result
     }
 
     /// Sends an authorised request; a 2xx body and the allowance, or the
     /// error.
-    pub(crate) async fn call(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<(impl AsRef<[u8]>, Option<ApiUsage>), Error> {
+    pub(crate) async fn call(&self, request: reqwest::RequestBuilder) -> Result<(Vec<u8>, Option<ApiUsage>), Error> {
         let response = request
             .bearer_auth(self.token.expose_secret())
             .header(reqwest::header::ACCEPT, "application/json")
@@ -404,5 +517,56 @@ mod tests {
             format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}{chunk}0\r\n\r\n").into_bytes();
         assert_eq!(read(chunked.clone(), 120).await.map(|b| b.len()), Ok(120));
         assert_eq!(read(chunked, 119).await, Err("too large"));
+    }
+
+    /// What a decoded page says: its rows' ids, what `on_next` was handed
+    /// (`None`: never called), and the page's own `nextRecordsUrl`.
+    type Decoded = (Vec<String>, Option<Option<String>>, Option<String>);
+
+    fn decode(body: &str) -> Result<Decoded, Error> {
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(rename = "Id")]
+            id: String,
+        }
+        let mut seen = None;
+        let page = RawPage { body: body.as_bytes().to_vec(), usage: None };
+        let page = page.decode::<Row>(|next| seen = Some(next.map(str::to_owned)))?;
+        Ok((page.records.into_iter().map(|row| row.id).collect(), seen, page.next_records_url))
+    }
+
+    #[test]
+    fn a_page_hands_over_its_next_records_url_wherever_it_is_written() {
+        let next = "/services/data/v61.0/query/01gRO0000016PIAYA2-2000";
+        let ids = || vec!["00Q5g00000ABCDEFGH".to_owned()];
+        let row = r#"{"attributes":{"type":"Lead"},"Id":"00Q5g00000ABCDEFGH"}"#;
+        // Salesforce's order: the locator before the rows.
+        let first = format!(r#"{{"totalSize":3000,"done":false,"nextRecordsUrl":"{next}","records":[{row}]}}"#);
+        assert_eq!(decode(&first).ok(), Some((ids(), Some(Some(next.to_owned())), Some(next.to_owned()))));
+        // Any other order still works, the locator known only at the end.
+        let last = format!(r#"{{"records":[{row}],"totalSize":3000,"nextRecordsUrl":"{next}","done":false}}"#);
+        assert_eq!(decode(&last).ok(), Some((ids(), Some(Some(next.to_owned())), Some(next.to_owned()))));
+        // The last page: told there is none once the page is read.
+        let done = format!(r#"{{"totalSize":1,"done":true,"records":[{row}],"queryLocator":null}}"#);
+        assert_eq!(decode(&done).ok(), Some((ids(), Some(None), None)));
+        let null = format!(r#"{{"totalSize":1,"done":true,"nextRecordsUrl":null,"records":[{row}]}}"#);
+        assert_eq!(decode(&null).ok(), Some((ids(), Some(None), None)));
+        // No rows member: an empty page.
+        assert_eq!(decode(r#"{"totalSize":0,"done":true}"#).ok(), Some((vec![], Some(None), None)));
+    }
+
+    #[test]
+    fn a_page_that_is_not_one_fails_to_decode_and_names_why() {
+        for (body, says) in [
+            (r#"{"done":true,"records":[]}"#, "missing field `totalSize`"),
+            (r#"{"totalSize":1,"done":true,"records":[{"Name":"x"}]}"#, "missing field `Id`"),
+            (r#"{"totalSize":1,"done":true,"records":[]} trailing"#, "trailing characters"),
+            (r#"[1,2]"#, "a query page"),
+        ] {
+            match decode(body) {
+                Err(Error::Decode(message)) => assert!(message.contains(says), "{body}: {message}"),
+                other => panic!("{body}: {:?}", other.map(|page| page.0)),
+            }
+        }
     }
 }

@@ -63,7 +63,7 @@ pub mod soql;
 pub mod users;
 pub mod write;
 
-pub use client::{BatchSize, Client, DEFAULT_API_VERSION, QueryPage};
+pub use client::{BatchSize, Client, DEFAULT_API_VERSION, PageRequest, QueryPage, RawPage};
 pub use composite::Queried;
 pub use error::{ApiError, Error, ErrorCode, ItemError, Retry};
 pub use limits::ApiUsage;
