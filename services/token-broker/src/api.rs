@@ -24,7 +24,7 @@ use sqlx::PgPool;
 
 use crate::{
     connection::{self, ConnectionView, NewConnection, Saved},
-    hints::Cause,
+    hints::{self, Cause},
     login_url::{Allowlist, DEFAULT_LOGIN_URL, InstanceUrlRefusal},
     private_key::RsaPrivateKey,
     sealed::{Binding, Keyring},
@@ -180,7 +180,7 @@ async fn parse_registration(body: &[u8], allowlist: &Allowlist, lang: Lang) -> R
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_private_key",
                 "Invalid private key",
-                refusal.message(),
+                hints::key_hint(&refusal),
             )
             .with("reason", refusal.reason()),
             lang,

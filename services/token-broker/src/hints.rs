@@ -1,8 +1,17 @@
-//! What to tell an admin when Salesforce refuses the token exchange: the
-//! setting to fix, in the words of the setup screens they used
-//! (setup-vocabulary.md). A bare `invalid_grant` helps nobody.
+//! What to tell an admin, in English and Japanese, when what they entered in
+//! the connection form does not work: the setting to fix, in the words of the
+//! setup screens they used (setup-vocabulary.md). A bare `invalid_grant` or
+//! "not a key" helps nobody.
+//!
+//! Two things go wrong: Salesforce refuses the token exchange ([`Cause`],
+//! classified from its answer), or the pasted private key is no usable key
+//! ([`key_hint`] for a [`KeyRefusal`]). The wording lives here, beside the
+//! admin API that shows it, so the domain types say only what is wrong and
+//! never depend on the admin API's [`Text`].
 
 use fa_runtime::admin::Text;
+
+use crate::private_key::KeyRefusal;
 
 /// What a refusal most likely means, decided from Salesforce's `error` and
 /// `error_description` alone.
@@ -121,9 +130,140 @@ impl Cause {
     }
 }
 
+/// What the admin pasted instead of a usable key and what to do, naming `server.key`, the
+/// `openssl` command to run and the Salesforce screen, as the setup guide does. Built from the
+/// refusal alone, so it never repeats any of the pasted text.
+// About 100 lines: one arm per refusal, kept together so the wording reads as one table.
+pub fn key_hint(refusal: &KeyRefusal) -> Text {
+    match refusal {
+        KeyRefusal::Empty => Text::new(
+            format!("No private key was pasted. {COPY_KEY_EN}"),
+            format!("秘密鍵が貼り付けられていません。{COPY_KEY_JA}"),
+        ),
+        KeyRefusal::Encrypted { pkcs8: false } => Text::new(
+            "The private key is encrypted with a password, so it cannot be used as it is. Remove the password: \
+             in the folder holding server.key, run `openssl rsa -in server.key -out server_nopass.key` and type \
+             the password when asked. Then open server_nopass.key in a text editor and paste all of it, from \
+             the line -----BEGIN PRIVATE KEY----- (or -----BEGIN RSA PRIVATE KEY-----) to the line \
+             -----END PRIVATE KEY----- (or -----END RSA PRIVATE KEY-----), both lines included.",
+            "秘密鍵がパスワードで暗号化されているため、このままでは使えません。server.key のあるフォルダで \
+             `openssl rsa -in server.key -out server_nopass.key` を実行し、パスワードを聞かれたら入力して、\
+             パスワードを外した鍵を作ってください。できた server_nopass.key をテキストエディタで開き、\
+             「-----BEGIN PRIVATE KEY-----」（または「-----BEGIN RSA PRIVATE KEY-----」）の行から\
+             「-----END PRIVATE KEY-----」（または「-----END RSA PRIVATE KEY-----」）の行まで、\
+             両方の行を含めてすべてコピーして貼り付けてください。",
+        ),
+        KeyRefusal::Encrypted { pkcs8: true } => Text::new(
+            "The private key is encrypted with a password (it begins with -----BEGIN ENCRYPTED PRIVATE \
+             KEY-----), so it cannot be used as it is. Remove the password: in the folder holding server.key, \
+             run `openssl pkcs8 -in server.key -out server_nopass.key` and type the password when asked. Then \
+             open server_nopass.key in a text editor and paste all of it, from the line -----BEGIN PRIVATE \
+             KEY----- to the line -----END PRIVATE KEY-----, both lines included.",
+            "秘密鍵がパスワードで暗号化されている（「-----BEGIN ENCRYPTED PRIVATE KEY-----」で始まる）ため、\
+             このままでは使えません。server.key のあるフォルダで \
+             `openssl pkcs8 -in server.key -out server_nopass.key` を実行し、パスワードを聞かれたら入力して、\
+             パスワードを外した鍵を作ってください。できた server_nopass.key をテキストエディタで開き、\
+             「-----BEGIN PRIVATE KEY-----」の行から「-----END PRIVATE KEY-----」の行まで、\
+             両方の行を含めてすべてコピーして貼り付けてください。",
+        ),
+        KeyRefusal::Certificate => Text::new(
+            format!(
+                "This is a certificate (server.crt, beginning with -----BEGIN CERTIFICATE-----), not the private \
+                 key. The certificate goes to Salesforce, under \"Use digital signatures\" of the connected app; \
+                 here, paste the private key instead. {COPY_KEY_EN}"
+            ),
+            format!(
+                "貼り付けられたのは証明書（server.crt、「-----BEGIN CERTIFICATE-----」で始まるもの）で、\
+                 秘密鍵ではありません。証明書は Salesforce の接続アプリケーションの「デジタル署名を使用」に\
+                 アップロードするものです。ここには秘密鍵を貼り付けてください。{COPY_KEY_JA}"
+            ),
+        ),
+        KeyRefusal::CertificateRequest => Text::new(
+            format!(
+                "This is a certificate signing request (CSR, beginning with -----BEGIN CERTIFICATE \
+                 REQUEST-----), not the private key. {COPY_KEY_EN}"
+            ),
+            format!(
+                "貼り付けられたのは証明書署名要求（CSR、「-----BEGIN CERTIFICATE REQUEST-----」で始まるもの）で、\
+                 秘密鍵ではありません。{COPY_KEY_JA}"
+            ),
+        ),
+        KeyRefusal::PublicKey => Text::new(
+            format!(
+                "This is a public key, not the private key. Salesforce gets the certificate (server.crt); this \
+                 form needs the private key. {COPY_KEY_EN}"
+            ),
+            format!(
+                "貼り付けられたのは公開鍵で、秘密鍵ではありません。Salesforce には証明書（server.crt）を、\
+                 この画面には秘密鍵を登録します。{COPY_KEY_JA}"
+            ),
+        ),
+        KeyRefusal::NotRsa { kind } => Text::new(
+            format!(
+                "The pasted private key is not an RSA key (its type: {kind}); the Salesforce JWT sign-in \
+                 needs an RSA key (RS256). {NEW_KEY_EN}"
+            ),
+            format!(
+                "貼り付けられた秘密鍵は RSA 鍵ではありません（種類: {kind}）。Salesforce の JWT 認証には \
+                 RSA 鍵（RS256）が必要です。{NEW_KEY_JA}"
+            ),
+        ),
+        KeyRefusal::TooShort { bits } => Text::new(
+            format!(
+                "The private key is only {bits} bits long; keys shorter than 2048 bits are too weak and cannot \
+                 be used. {NEW_KEY_EN}"
+            ),
+            format!(
+                "秘密鍵の長さが {bits} ビットしかありません。2048 ビット未満の鍵は安全性が低いため使えません。\
+                 {NEW_KEY_JA}"
+            ),
+        ),
+        KeyRefusal::TooLong { bits } => Text::new(
+            format!(
+                "The private key is {bits} bits long; keys longer than 8192 bits cannot be used for signing. \
+                 {NEW_KEY_EN}"
+            ),
+            format!("秘密鍵の長さが {bits} ビットあります。8192 ビットを超える鍵は署名に使えません。{NEW_KEY_JA}"),
+        ),
+        KeyRefusal::NotAKey => Text::new(
+            format!("The pasted text is not a private key, or part of it is missing. {COPY_KEY_EN}"),
+            format!("貼り付けられた内容は秘密鍵ではないか、一部が欠けています。{COPY_KEY_JA}"),
+        ),
+    }
+}
+
+/// Where to find the key and what to copy.
+const COPY_KEY_EN: &str = "Open server.key (the private key file made together with server.crt) in a text editor \
+     and paste all of it, from the line -----BEGIN PRIVATE KEY----- (or -----BEGIN RSA PRIVATE KEY-----) to the line \
+     -----END PRIVATE KEY----- (or -----END RSA PRIVATE KEY-----), both lines included.";
+const COPY_KEY_JA: &str = "server.key（server.crt と一緒に作成した秘密鍵のファイル）をテキストエディタで開き、\
+     「-----BEGIN PRIVATE KEY-----」（または「-----BEGIN RSA PRIVATE KEY-----」）の行から\
+     「-----END PRIVATE KEY-----」（または「-----END RSA PRIVATE KEY-----」）の行まで、\
+     両方の行を含めてすべてコピーして貼り付けてください。";
+
+/// How to make a usable key, as the setup guide does.
+const NEW_KEY_EN: &str = "Make a new 2048-bit key and certificate with \
+     `openssl req -x509 -sha256 -nodes -days 365 -newkey rsa:2048 -keyout server.key -out server.crt`, upload the \
+     new server.crt to \"Use digital signatures\" of the connected app in Salesforce, then paste the new server.key \
+     here, from the line -----BEGIN PRIVATE KEY----- to the line -----END PRIVATE KEY-----, both lines included.";
+const NEW_KEY_JA: &str = "次のコマンドで 2048 ビットの鍵と証明書を作り直してください: \
+     `openssl req -x509 -sha256 -nodes -days 365 -newkey rsa:2048 -keyout server.key -out server.crt` \
+     作成された新しい server.crt を Salesforce の接続アプリケーションの「デジタル署名を使用」にアップロードしてから、\
+     新しい server.key をテキストエディタで開き、「-----BEGIN PRIVATE KEY-----」の行から\
+     「-----END PRIVATE KEY-----」の行まで、両方の行を含めてすべてコピーして貼り付けてください。";
 #[cfg(test)]
 mod tests {
+    use std::sync::LazyLock;
+
+    use sfsim::keygen::{self, KeyPair};
+
     use super::*;
+    use crate::private_key::RsaPrivateKey;
+
+    static PAIR: LazyLock<KeyPair> = LazyLock::new(|| keygen::generate("fa-test").expect("RSA 2048 key"));
+    static SHORT: LazyLock<KeyPair> =
+        LazyLock::new(|| keygen::generate_with_bits("fa-short", 1024).expect("RSA 1024 key"));
+    static EC: LazyLock<String> = LazyLock::new(|| keygen::generate_ec_p256_pem().expect("EC key"));
 
     #[test]
     fn salesforce_refusals_map_to_the_setting_to_fix() {
@@ -160,5 +300,71 @@ mod tests {
         check(Cause::Audience, "https://test.salesforce.com", "Sandbox");
         check(Cause::IpOrLoginHours, "IP Relaxation", "IP制限の緩和");
         check(Cause::InactiveUser, "username", "username");
+    }
+
+    #[test]
+    fn every_key_refusal_has_a_message_in_both_languages() {
+        let all = [
+            KeyRefusal::Empty,
+            KeyRefusal::Encrypted { pkcs8: false },
+            KeyRefusal::Encrypted { pkcs8: true },
+            KeyRefusal::Certificate,
+            KeyRefusal::CertificateRequest,
+            KeyRefusal::PublicKey,
+            KeyRefusal::NotRsa { kind: "EC".into() },
+            KeyRefusal::TooShort { bits: 1024 },
+            KeyRefusal::TooLong { bits: 16384 },
+            KeyRefusal::NotAKey,
+        ];
+        for refusal in &all {
+            let text = key_hint(refusal);
+            assert!(!text.en.trim().is_empty() && !text.ja.trim().is_empty(), "{refusal:?}");
+            assert!(text.en.is_ascii(), "{refusal:?}: {}", text.en);
+            assert!(!text.ja.is_ascii(), "{refusal:?}: {}", text.ja);
+        }
+        let has = |refusal: KeyRefusal, needle: &str| {
+            let text = key_hint(&refusal);
+            assert!(text.en.contains(needle) && text.ja.contains(needle), "{refusal:?} names {needle}");
+        };
+        has(KeyRefusal::Encrypted { pkcs8: false }, "openssl rsa -in server.key -out server_nopass.key");
+        has(KeyRefusal::Encrypted { pkcs8: true }, "openssl pkcs8 -in server.key -out server_nopass.key");
+        let new_key = "openssl req -x509 -sha256 -nodes -days 365 -newkey rsa:2048 -keyout server.key -out server.crt";
+        has(KeyRefusal::TooShort { bits: 1024 }, new_key);
+        has(KeyRefusal::TooShort { bits: 1024 }, "1024");
+        has(KeyRefusal::NotRsa { kind: "EC".into() }, new_key);
+        assert!(key_hint(&KeyRefusal::TooShort { bits: 1024 }).ja.contains("デジタル署名を使用"));
+        assert!(key_hint(&KeyRefusal::TooShort { bits: 1024 }).ja.contains("接続アプリケーション"));
+        has(KeyRefusal::Certificate, "server.crt");
+        for refusal in [KeyRefusal::Empty, KeyRefusal::Certificate, KeyRefusal::PublicKey, KeyRefusal::NotAKey] {
+            has(refusal.clone(), "server.key");
+            has(refusal.clone(), "-----BEGIN RSA PRIVATE KEY-----");
+            has(refusal, "-----END PRIVATE KEY-----");
+        }
+        assert!(key_hint(&KeyRefusal::Encrypted { pkcs8: true }).ja.contains("パスワードで暗号化されて"));
+    }
+
+    #[test]
+    fn no_refusal_repeats_the_pasted_text() {
+        let p1 = PAIR.private_key_pkcs1_pem.as_str();
+        let legacy = p1.replacen("-----\n", "-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n", 1);
+        let encrypted = keygen::encrypt_pkcs8_pem(p1, "s3cret").expect("encrypt");
+        let truncated: String = p1.lines().take(10).collect::<Vec<_>>().join("\n");
+        let pastes = [
+            legacy,
+            encrypted,
+            truncated,
+            PAIR.certificate_pem.clone(),
+            SHORT.private_key_pkcs1_pem.clone(),
+            EC.clone(),
+            p1.replace('\n', " ").replace("MII", "???"),
+        ];
+        for paste in &pastes {
+            let refusal = RsaPrivateKey::parse(paste).expect_err("refused");
+            let text = key_hint(&refusal);
+            for line in paste.split_whitespace().filter(|t| t.len() >= 16 && !t.contains("-----")) {
+                assert!(!text.en.contains(line) && !text.ja.contains(line), "{refusal:?} repeats {line:?}");
+                assert!(!refusal.to_string().contains(line));
+            }
+        }
     }
 }

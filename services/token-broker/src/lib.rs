@@ -10,7 +10,8 @@
 //! - [`private_key`]: the pasted key, parsed in every form admins paste it.
 //! - [`sealed`]: keys at rest under AES-256-GCM with a key id.
 //! - [`login_url`]: the login URL allowlist.
-//! - [`hints`]: Salesforce's login refusals as the setting to fix.
+//! - [`hints`]: what to tell the admin: Salesforce's login refusals as the
+//!   setting to fix, the pasted key's refusals as what to paste instead.
 //! - [`connection`], [`user_link`]: the rows.
 //! - [`token`]: the per-tenant token cache and the JWT bearer exchange.
 //! - [`token_queue`]: the token service on RabbitMQ (`fa_tokens` is its

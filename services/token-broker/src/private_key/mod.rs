@@ -5,23 +5,30 @@
 //! takes a key as people really paste it (behaviour.md): PKCS#1 (`BEGIN RSA PRIVATE KEY`) or
 //! PKCS#8 (`BEGIN PRIVATE KEY`), CRLF, blanks around it, no final newline, the body on one line
 //! or with spaces for newlines, typographic dashes (`—–BEGIN …—–`) around the markers, and a
-//! certificate pasted along with the key. Everything else is a [`KeyRefusal`] whose
-//! [`message`](KeyRefusal::message) tells the admin, in English and Japanese, what they pasted and
-//! what to do; no message ever repeats any of the pasted text.
+//! certificate pasted along with the key. Everything else is a [`KeyRefusal`] that says what is
+//! wrong with the paste and carries none of its text.
+//!
+//! Reading a paste takes three steps, one module each: `pem` finds the blocks of the paste
+//! however it was mangled, `der` names what a structure is when it is no RSA key, and this module
+//! reads the RSA key, checks its size and signs with it once. Telling the admin what to do about
+//! a refusal, in English and Japanese, is the admin API's business ([`crate::hints::key_hint`]):
+//! the key knows nothing of languages, and the token cache, reading a stored key back, gets the
+//! same refusals without the wording.
 //!
 //! The key is kept as PKCS#8 DER ([`RsaPrivateKey::pkcs8_der`]), the form the token-broker seals
 //! (`crate::sealed`) and stores; [`RsaPrivateKey::from_pkcs8_der`] reads it back.
 
+mod der;
+mod pem;
+
 use std::fmt;
 
-use base64::Engine as _;
-use fa_runtime::admin::Text;
 use rsa::{
     pkcs1::{DecodeRsaPrivateKey as _, EncodeRsaPrivateKey as _, RsaPrivateKeyRef},
     pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, PrivateKeyInfoRef, der::Decode as _},
     traits::PublicKeyParts as _,
 };
-use secrecy::{ExposeSecret as _, SecretSlice, zeroize::Zeroizing};
+use secrecy::{ExposeSecret as _, SecretSlice};
 
 /// The smallest RSA modulus accepted, in bits (aws-lc-rs cannot load smaller keys).
 pub const MIN_BITS: usize = 2048;
@@ -41,19 +48,19 @@ pub struct RsaPrivateKey {
 impl RsaPrivateKey {
     /// Reads the key an admin pasted (see the module documentation for what is accepted).
     pub fn parse(pasted: &str) -> Result<Self, KeyRefusal> {
-        let text = normalize(pasted);
+        let text = pem::normalize(pasted);
         let text = text.trim();
         if text.is_empty() {
             return Err(KeyRefusal::Empty);
         }
-        let blocks = pem_blocks(text);
+        let blocks = pem::blocks(text);
         if blocks.is_empty() {
             return Self::from_bare(text);
         }
 
         // A private key wins over whatever was pasted with it (typically its certificate).
         let mut first_error = None;
-        for block in blocks.iter().filter(|b| b.kind == Kind::Key) {
+        for block in blocks.iter().filter(|b| b.kind == pem::Kind::Key) {
             match Self::from_key_block(block.body) {
                 Ok(key) => return Ok(key),
                 Err(refusal) => {
@@ -71,7 +78,7 @@ impl RsaPrivateKey {
     /// Reads a key back from its [`pkcs8_der`](Self::pkcs8_der) form (storage, after unsealing).
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyRefusal> {
         let info = PrivateKeyInfoRef::from_der(der).map_err(|_| KeyRefusal::NotAKey)?;
-        rsa_key_from_info(&info).and_then(Self::from_pkcs1_der)
+        der::rsa_key_from_info(&info).and_then(Self::from_pkcs1_der)
     }
 
     /// The key as PKCS#8 DER: the canonical form to seal and store.
@@ -104,7 +111,7 @@ impl RsaPrivateKey {
         if text.starts_with("PuTTY-User-Key-File-") {
             return Err(KeyRefusal::NotRsa { kind: "PuTTY".into() });
         }
-        let der = decode_base64(text).ok_or(KeyRefusal::NotAKey)?;
+        let der = pem::decode_base64(text).ok_or(KeyRefusal::NotAKey)?;
         Self::from_der(&der)
     }
 
@@ -115,19 +122,19 @@ impl RsaPrivateKey {
         if body.contains("Proc-Type") || body.contains("DEK-Info") {
             return Err(KeyRefusal::Encrypted { pkcs8: false });
         }
-        let der = decode_base64(body).ok_or(KeyRefusal::NotAKey)?;
+        let der = pem::decode_base64(body).ok_or(KeyRefusal::NotAKey)?;
         Self::from_der(&der)
     }
 
     /// Any DER: PKCS#8 or PKCS#1 RSA keys are read, other structures are named in the refusal.
     fn from_der(der: &[u8]) -> Result<Self, KeyRefusal> {
         if let Ok(info) = PrivateKeyInfoRef::from_der(der) {
-            return rsa_key_from_info(&info).and_then(Self::from_pkcs1_der);
+            return der::rsa_key_from_info(&info).and_then(Self::from_pkcs1_der);
         }
         if RsaPrivateKeyRef::from_der(der).is_ok() {
             return Self::from_pkcs1_der(der);
         }
-        Err(der_shape_refusal(der).unwrap_or(KeyRefusal::NotAKey))
+        Err(der::shape_refusal(der).unwrap_or(KeyRefusal::NotAKey))
     }
 
     /// A PKCS#1 `RSAPrivateKey`: measured, checked, re-encoded and tried once.
@@ -169,7 +176,8 @@ impl fmt::Debug for RsaPrivateKey {
     }
 }
 
-/// Why a pasted text is not a usable key. [`message`](Self::message) tells the admin what to do.
+/// Why a pasted text is not a usable key: what is wrong with it, never any of the pasted text.
+/// The admin API words it for the admin ([`crate::hints::key_hint`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyRefusal {
     /// Nothing but blanks.
@@ -216,7 +224,7 @@ pub enum KeyRefusal {
 }
 
 impl KeyRefusal {
-    /// A stable machine-readable code (the `code` of the problem document).
+    /// A stable machine-readable code (the `reason` of the problem document).
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Empty => "empty",
@@ -230,106 +238,6 @@ impl KeyRefusal {
             Self::NotAKey => "not_a_key",
         }
     }
-
-    /// What was pasted and what to do, for the admin.
-    pub fn message(&self) -> Text {
-        match self {
-            Self::Empty => Text::new(
-                format!("No private key was pasted. {COPY_KEY_EN}"),
-                format!("秘密鍵が貼り付けられていません。{COPY_KEY_JA}"),
-            ),
-            Self::Encrypted { pkcs8: false } => Text::new(
-                "The private key is encrypted with a password, so it cannot be used as it is. Remove the password: \
-                 in the folder holding server.key, run `openssl rsa -in server.key -out server_nopass.key` and type \
-                 the password when asked. Then open server_nopass.key in a text editor and paste all of it, from \
-                 the line -----BEGIN PRIVATE KEY----- (or -----BEGIN RSA PRIVATE KEY-----) to the line \
-                 -----END PRIVATE KEY----- (or -----END RSA PRIVATE KEY-----), both lines included.",
-                "秘密鍵がパスワードで暗号化されているため、このままでは使えません。server.key のあるフォルダで \
-                 `openssl rsa -in server.key -out server_nopass.key` を実行し、パスワードを聞かれたら入力して、\
-                 パスワードを外した鍵を作ってください。できた server_nopass.key をテキストエディタで開き、\
-                 「-----BEGIN PRIVATE KEY-----」（または「-----BEGIN RSA PRIVATE KEY-----」）の行から\
-                 「-----END PRIVATE KEY-----」（または「-----END RSA PRIVATE KEY-----」）の行まで、\
-                 両方の行を含めてすべてコピーして貼り付けてください。",
-            ),
-            Self::Encrypted { pkcs8: true } => Text::new(
-                "The private key is encrypted with a password (it begins with -----BEGIN ENCRYPTED PRIVATE \
-                 KEY-----), so it cannot be used as it is. Remove the password: in the folder holding server.key, \
-                 run `openssl pkcs8 -in server.key -out server_nopass.key` and type the password when asked. Then \
-                 open server_nopass.key in a text editor and paste all of it, from the line -----BEGIN PRIVATE \
-                 KEY----- to the line -----END PRIVATE KEY-----, both lines included.",
-                "秘密鍵がパスワードで暗号化されている（「-----BEGIN ENCRYPTED PRIVATE KEY-----」で始まる）ため、\
-                 このままでは使えません。server.key のあるフォルダで \
-                 `openssl pkcs8 -in server.key -out server_nopass.key` を実行し、パスワードを聞かれたら入力して、\
-                 パスワードを外した鍵を作ってください。できた server_nopass.key をテキストエディタで開き、\
-                 「-----BEGIN PRIVATE KEY-----」の行から「-----END PRIVATE KEY-----」の行まで、\
-                 両方の行を含めてすべてコピーして貼り付けてください。",
-            ),
-            Self::Certificate => Text::new(
-                format!(
-                    "This is a certificate (server.crt, beginning with -----BEGIN CERTIFICATE-----), not the private \
-                     key. The certificate goes to Salesforce, under \"Use digital signatures\" of the connected app; \
-                     here, paste the private key instead. {COPY_KEY_EN}"
-                ),
-                format!(
-                    "貼り付けられたのは証明書（server.crt、「-----BEGIN CERTIFICATE-----」で始まるもの）で、\
-                     秘密鍵ではありません。証明書は Salesforce の接続アプリケーションの「デジタル署名を使用」に\
-                     アップロードするものです。ここには秘密鍵を貼り付けてください。{COPY_KEY_JA}"
-                ),
-            ),
-            Self::CertificateRequest => Text::new(
-                format!(
-                    "This is a certificate signing request (CSR, beginning with -----BEGIN CERTIFICATE \
-                     REQUEST-----), not the private key. {COPY_KEY_EN}"
-                ),
-                format!(
-                    "貼り付けられたのは証明書署名要求（CSR、「-----BEGIN CERTIFICATE REQUEST-----」で始まるもの）で、\
-                     秘密鍵ではありません。{COPY_KEY_JA}"
-                ),
-            ),
-            Self::PublicKey => Text::new(
-                format!(
-                    "This is a public key, not the private key. Salesforce gets the certificate (server.crt); this \
-                     form needs the private key. {COPY_KEY_EN}"
-                ),
-                format!(
-                    "貼り付けられたのは公開鍵で、秘密鍵ではありません。Salesforce には証明書（server.crt）を、\
-                     この画面には秘密鍵を登録します。{COPY_KEY_JA}"
-                ),
-            ),
-            Self::NotRsa { kind } => Text::new(
-                format!(
-                    "The pasted private key is not an RSA key (its type: {kind}); the Salesforce JWT sign-in \
-                     needs an RSA key (RS256). {NEW_KEY_EN}"
-                ),
-                format!(
-                    "貼り付けられた秘密鍵は RSA 鍵ではありません（種類: {kind}）。Salesforce の JWT 認証には \
-                     RSA 鍵（RS256）が必要です。{NEW_KEY_JA}"
-                ),
-            ),
-            Self::TooShort { bits } => Text::new(
-                format!(
-                    "The private key is only {bits} bits long; keys shorter than 2048 bits are too weak and cannot \
-                     be used. {NEW_KEY_EN}"
-                ),
-                format!(
-                    "秘密鍵の長さが {bits} ビットしかありません。2048 ビット未満の鍵は安全性が低いため使えません。\
-                     {NEW_KEY_JA}"
-                ),
-            ),
-            Self::TooLong { bits } => Text::new(
-                format!(
-                    "The private key is {bits} bits long; keys longer than 8192 bits cannot be used for signing. \
-                     {NEW_KEY_EN}"
-                ),
-                format!("秘密鍵の長さが {bits} ビットあります。8192 ビットを超える鍵は署名に使えません。{NEW_KEY_JA}"),
-            ),
-            Self::NotAKey => Text::new(
-                format!("The pasted text is not a private key, or part of it is missing. {COPY_KEY_EN}"),
-                format!("貼り付けられた内容は秘密鍵ではないか、一部が欠けています。{COPY_KEY_JA}"),
-            ),
-        }
-    }
-
     /// When several blocks were pasted and none is a usable key, the one to speak of: the
     /// nearest to a usable key.
     fn precedence(&self) -> u8 {
@@ -343,289 +251,6 @@ impl KeyRefusal {
             Self::NotAKey | Self::Empty => 6,
         }
     }
-}
-
-/// Where to find the key and what to copy.
-const COPY_KEY_EN: &str = "Open server.key (the private key file made together with server.crt) in a text editor \
-     and paste all of it, from the line -----BEGIN PRIVATE KEY----- (or -----BEGIN RSA PRIVATE KEY-----) to the line \
-     -----END PRIVATE KEY----- (or -----END RSA PRIVATE KEY-----), both lines included.";
-const COPY_KEY_JA: &str = "server.key（server.crt と一緒に作成した秘密鍵のファイル）をテキストエディタで開き、\
-     「-----BEGIN PRIVATE KEY-----」（または「-----BEGIN RSA PRIVATE KEY-----」）の行から\
-     「-----END PRIVATE KEY-----」（または「-----END RSA PRIVATE KEY-----」）の行まで、\
-     両方の行を含めてすべてコピーして貼り付けてください。";
-
-/// How to make a usable key, as the setup guide does.
-const NEW_KEY_EN: &str = "Make a new 2048-bit key and certificate with \
-     `openssl req -x509 -sha256 -nodes -days 365 -newkey rsa:2048 -keyout server.key -out server.crt`, upload the \
-     new server.crt to \"Use digital signatures\" of the connected app in Salesforce, then paste the new server.key \
-     here, from the line -----BEGIN PRIVATE KEY----- to the line -----END PRIVATE KEY-----, both lines included.";
-const NEW_KEY_JA: &str = "次のコマンドで 2048 ビットの鍵と証明書を作り直してください: \
-     `openssl req -x509 -sha256 -nodes -days 365 -newkey rsa:2048 -keyout server.key -out server.crt` \
-     作成された新しい server.crt を Salesforce の接続アプリケーションの「デジタル署名を使用」にアップロードしてから、\
-     新しい server.key をテキストエディタで開き、「-----BEGIN PRIVATE KEY-----」の行から\
-     「-----END PRIVATE KEY-----」の行まで、両方の行を含めてすべてコピーして貼り付けてください。";
-
-/// The characters a web page or a word processor may show instead of `-`.
-fn is_dash(c: char) -> bool {
-    matches!(
-        c,
-        '-' | '\u{2010}' // ‐ hyphen
-            | '\u{2011}' // ‑ non-breaking hyphen
-            | '\u{2012}' // ‒ figure dash
-            | '\u{2013}' // – en dash
-            | '\u{2014}' // — em dash
-            | '\u{2015}' // ― horizontal bar
-            | '\u{2212}' // − minus sign
-            | '\u{2E3A}' // ⸺ two-em dash
-            | '\u{2E3B}' // ⸻ three-em dash
-            | '\u{FE58}' // ﹘ small em dash
-            | '\u{FE63}' // ﹣ small hyphen-minus
-            | '\u{FF0D}' // － full-width hyphen-minus
-            | '\u{30FC}' // ー prolonged sound mark (Japanese IMEs)
-            | '\u{FF70}' // ｰ half-width prolonged sound mark
-    )
-}
-
-/// The paste with LF line ends, every dash-like character as `-`, every other blank (NBSP,
-/// full-width space, tab) as a space, and zero-width characters gone. Zeroized on drop: it holds
-/// the key.
-fn normalize(pasted: &str) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::with_capacity(pasted.len()));
-    let mut chars = pasted.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\r' => {
-                chars.next_if_eq(&'\n');
-                out.push('\n');
-            }
-            '\n' | '\u{85}' | '\u{2028}' | '\u{2029}' => out.push('\n'),
-            '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' => {}
-            c if is_dash(c) => out.push('-'),
-            c if c.is_whitespace() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// What a PEM label says a block holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// `RSA PRIVATE KEY`, `PRIVATE KEY`, or another private key label worth decoding.
-    Key,
-    EncryptedKey,
-    OtherKey(&'static str),
-    Certificate,
-    CertificateRequest,
-    PublicKey,
-    Other,
-}
-
-impl Kind {
-    fn of_label(label: &str) -> Self {
-        match label {
-            "ENCRYPTED PRIVATE KEY" => Self::EncryptedKey,
-            "EC PRIVATE KEY" => Self::OtherKey("EC"),
-            "DSA PRIVATE KEY" => Self::OtherKey("DSA"),
-            "OPENSSH PRIVATE KEY" => Self::OtherKey("OpenSSH"),
-            "PGP PRIVATE KEY BLOCK" => Self::OtherKey("OpenPGP"),
-            "CERTIFICATE" | "TRUSTED CERTIFICATE" | "X509 CERTIFICATE" | "X.509 CERTIFICATE" => Self::Certificate,
-            "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => Self::CertificateRequest,
-            "PUBLIC KEY" | "RSA PUBLIC KEY" | "SSH2 PUBLIC KEY" | "PGP PUBLIC KEY BLOCK" => Self::PublicKey,
-            // `RSA PRIVATE KEY`, `PRIVATE KEY`, and the odd tool's own label: the DER decides.
-            label if label.ends_with("PRIVATE KEY") => Self::Key,
-            _ => Self::Other,
-        }
-    }
-
-    /// The refusal for a block that is not a private key to read.
-    fn refusal(self) -> Option<KeyRefusal> {
-        match self {
-            Self::Key => None,
-            Self::EncryptedKey => Some(KeyRefusal::Encrypted { pkcs8: true }),
-            Self::OtherKey(kind) => Some(KeyRefusal::NotRsa { kind: kind.into() }),
-            Self::Certificate => Some(KeyRefusal::Certificate),
-            Self::CertificateRequest => Some(KeyRefusal::CertificateRequest),
-            Self::PublicKey => Some(KeyRefusal::PublicKey),
-            Self::Other => Some(KeyRefusal::NotAKey),
-        }
-    }
-}
-
-/// One `BEGIN <label>` … `END <label>` block of the normalised paste.
-struct Block<'a> {
-    kind: Kind,
-    /// Between the markers: base64, perhaps with RFC 1421 headers. Runs to the next marker or
-    /// the end when the END marker is missing.
-    body: &'a str,
-}
-
-/// A `-----BEGIN <label>-----` or `-----END <label>-----` marker.
-struct Marker {
-    begin: bool,
-    label: String,
-    /// Where its leading dashes start.
-    start: usize,
-    /// Just past its trailing dashes.
-    end: usize,
-}
-
-/// The PEM blocks of `text`, in order. Markers need at least one dash after the label; the
-/// leading dashes may be missing and the label's spaces may be any blanks.
-fn pem_blocks(text: &str) -> Vec<Block<'_>> {
-    let markers = pem_markers(text);
-    markers
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| m.begin)
-        .map(|(i, m)| {
-            let next = markers.get(i + 1).map_or(text.len(), |n| n.start).max(m.end);
-            Block { kind: Kind::of_label(&m.label), body: &text[m.end..next] }
-        })
-        .collect()
-}
-
-/// Longer than any PEM label in use (`PGP PRIVATE KEY BLOCK`, `NEW CERTIFICATE REQUEST`).
-const MAX_LABEL_LEN: usize = 64;
-
-fn pem_markers(text: &str) -> Vec<Marker> {
-    let mut markers = Vec::new();
-    for (word, begin) in [("BEGIN ", true), ("END ", false)] {
-        for (at, _) in text.match_indices(word) {
-            if text[..at].chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric()) {
-                continue;
-            }
-            let after = &text[at + word.len()..];
-            // The label runs to the first dash; looking no further than a label can be long keeps
-            // the scan linear whatever the paste.
-            let is_label_char = |c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, ' ' | '.');
-            let Some(dash) = after.bytes().take(MAX_LABEL_LEN + 1).position(|b| b == b'-') else { continue };
-            let raw = &after[..dash];
-            if !raw.chars().all(is_label_char) {
-                continue;
-            }
-            let label = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-            if label.is_empty() {
-                continue;
-            }
-            let dashes = after[dash..].len() - after[dash..].trim_start_matches('-').len();
-            markers.push(Marker {
-                begin,
-                label,
-                start: text[..at].trim_end_matches(['-', ' ']).len(),
-                end: at + word.len() + dash + dashes,
-            });
-        }
-    }
-    markers.sort_by_key(|m| m.start);
-    markers
-}
-
-/// Standard base64 that does not insist on the final `=` padding.
-const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    base64::engine::GeneralPurposeConfig::new()
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-);
-
-/// The bytes of a block body or a bare paste: lines with a `:` (RFC 1421 headers) skipped, all
-/// blanks dropped.
-fn decode_base64(body: &str) -> Option<Zeroizing<Vec<u8>>> {
-    let mut compact = Zeroizing::new(String::with_capacity(body.len()));
-    for line in body.lines().filter(|line| !line.contains(':')) {
-        compact.extend(line.chars().filter(|c| !c.is_whitespace()));
-    }
-    let der = BASE64.decode(compact.as_bytes()).ok()?;
-    (!der.is_empty()).then(|| Zeroizing::new(der))
-}
-
-/// The inner PKCS#1 key of a PKCS#8 `PrivateKeyInfo`, if its algorithm is RSA.
-fn rsa_key_from_info<'a>(info: &PrivateKeyInfoRef<'a>) -> Result<&'a [u8], KeyRefusal> {
-    let kind = match info.algorithm.oid.to_string().as_str() {
-        // rsaEncryption, RSASSA-PSS
-        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => return Ok(info.private_key.as_bytes()),
-        "1.2.840.10045.2.1" => "EC",
-        "1.3.101.112" => "Ed25519",
-        "1.3.101.113" => "Ed448",
-        "1.3.101.110" => "X25519",
-        "1.3.101.111" => "X448",
-        "1.2.840.10040.4.1" => "DSA",
-        "1.2.840.113549.1.3.1" | "1.2.840.10046.2.1" => "DH",
-        "1.2.156.10197.1.301" => "SM2",
-        oid if oid.starts_with("2.16.840.1.101.3.4.3.") => "ML-DSA / SLH-DSA",
-        _ => "unknown",
-    };
-    Err(KeyRefusal::NotRsa { kind: kind.into() })
-}
-
-/// What a DER structure that is no RSA private key looks like, from its outline alone (for text
-/// pasted without markers or under the wrong label).
-fn der_shape_refusal(der: &[u8]) -> Option<KeyRefusal> {
-    const INTEGER: u8 = 0x02;
-    const BIT_STRING: u8 = 0x03;
-    const OCTET_STRING: u8 = 0x04;
-    const SEQUENCE: u8 = 0x30;
-    const CONTEXT_0: u8 = 0xA0;
-
-    let (SEQUENCE, content, []) = der_element(der)? else { return None };
-    let items = der_elements(content)?;
-    let tags: Vec<u8> = items.iter().map(|(tag, _)| *tag).collect();
-    match (tags.as_slice(), items.as_slice()) {
-        // EncryptedPrivateKeyInfo: encryptionAlgorithm, encryptedData.
-        ([SEQUENCE, OCTET_STRING], _) => Some(KeyRefusal::Encrypted { pkcs8: true }),
-        // SEC1 ECPrivateKey: version 1, privateKey, [0] parameters, [1] publicKey.
-        ([INTEGER, OCTET_STRING, ..], [(_, [1]), ..]) => Some(KeyRefusal::NotRsa { kind: "EC".into() }),
-        // OpenSSL's DSA private key: version, p, q, g, y, x.
-        ([INTEGER, INTEGER, INTEGER, INTEGER, INTEGER, INTEGER], _) => Some(KeyRefusal::NotRsa { kind: "DSA".into() }),
-        // Certificate or CertificationRequest: to-be-signed, signatureAlgorithm, signature.
-        ([SEQUENCE, SEQUENCE, BIT_STRING], [(_, signed), ..]) => {
-            // CertificationRequestInfo: version, subject, subjectPKInfo, [0] attributes.
-            let signed = der_elements(signed)?;
-            let tags: Vec<u8> = signed.iter().map(|(tag, _)| *tag).collect();
-            Some(match tags.as_slice() {
-                [INTEGER, SEQUENCE, SEQUENCE, CONTEXT_0] => KeyRefusal::CertificateRequest,
-                _ => KeyRefusal::Certificate,
-            })
-        }
-        // SubjectPublicKeyInfo, or PKCS#1 RSAPublicKey (modulus, exponent).
-        ([SEQUENCE, BIT_STRING], _) | ([INTEGER, INTEGER], _) => Some(KeyRefusal::PublicKey),
-        _ => None,
-    }
-}
-
-/// The first DER element of `input`: its tag (one byte), its contents, and what follows it.
-fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None;
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 || rest.len() < count {
-            return None;
-        }
-        let (len, rest) = rest.split_at(count);
-        (len.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b)), rest)
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let (content, rest) = rest.split_at(len);
-    Some((tag, content, rest))
-}
-
-/// The DER elements that fill `content` exactly, as (tag, contents).
-fn der_elements(mut content: &[u8]) -> Option<Vec<(u8, &[u8])>> {
-    let mut elements = Vec::new();
-    while !content.is_empty() {
-        let (tag, inner, rest) = der_element(content)?;
-        elements.push((tag, inner));
-        content = rest;
-    }
-    Some(elements)
 }
 
 /// The number of significant bits of a big-endian unsigned integer.
@@ -653,6 +278,7 @@ fn fingerprint(spki_der: &[u8]) -> String {
 mod tests {
     use std::sync::LazyLock;
 
+    use base64::Engine as _;
     use rsa::{
         pkcs1::EncodeRsaPublicKey as _,
         pkcs8::{DecodePrivateKey as _, LineEnding},
@@ -740,6 +366,7 @@ mod tests {
         check(&LARGE.private_key_pem.replace('\n', " "), Ok(&large));
     }
 
+    // About 100 lines: a table of pastes, one `check` a line, grouped by the refusal they get.
     #[test]
     fn what_is_not_a_usable_key_is_refused_with_its_reason() {
         let p1 = PAIR.private_key_pkcs1_pem.as_str();
@@ -930,7 +557,7 @@ mod tests {
     }
 
     #[test]
-    fn every_refusal_has_its_own_reason_and_a_message_in_both_languages() {
+    fn every_refusal_has_its_own_reason() {
         let all = [
             KeyRefusal::Empty,
             KeyRefusal::Encrypted { pkcs8: false },
@@ -950,59 +577,8 @@ mod tests {
         reasons.dedup();
         assert_eq!(reasons.len(), count, "reasons are distinct: {reasons:?}");
         assert_eq!(count, 9);
-
-        let mut messages = Vec::new();
         for refusal in &all {
-            let text = refusal.message();
-            assert!(!text.en.trim().is_empty() && !text.ja.trim().is_empty(), "{refusal:?}");
-            assert!(text.en.is_ascii(), "{refusal:?}: {}", text.en);
-            assert!(!text.ja.is_ascii(), "{refusal:?}: {}", text.ja);
             assert!(!refusal.to_string().is_empty());
-            messages.push(text);
-        }
-        let has = |refusal: KeyRefusal, needle: &str| {
-            let text = refusal.message();
-            assert!(text.en.contains(needle) && text.ja.contains(needle), "{refusal:?} names {needle}");
-        };
-        has(KeyRefusal::Encrypted { pkcs8: false }, "openssl rsa -in server.key -out server_nopass.key");
-        has(KeyRefusal::Encrypted { pkcs8: true }, "openssl pkcs8 -in server.key -out server_nopass.key");
-        let new_key = "openssl req -x509 -sha256 -nodes -days 365 -newkey rsa:2048 -keyout server.key -out server.crt";
-        has(KeyRefusal::TooShort { bits: 1024 }, new_key);
-        has(KeyRefusal::TooShort { bits: 1024 }, "1024");
-        has(KeyRefusal::NotRsa { kind: "EC".into() }, new_key);
-        assert!(KeyRefusal::TooShort { bits: 1024 }.message().ja.contains("デジタル署名を使用"));
-        assert!(KeyRefusal::TooShort { bits: 1024 }.message().ja.contains("接続アプリケーション"));
-        has(KeyRefusal::Certificate, "server.crt");
-        for refusal in [KeyRefusal::Empty, KeyRefusal::Certificate, KeyRefusal::PublicKey, KeyRefusal::NotAKey] {
-            has(refusal.clone(), "server.key");
-            has(refusal.clone(), "-----BEGIN RSA PRIVATE KEY-----");
-            has(refusal, "-----END PRIVATE KEY-----");
-        }
-        assert!(KeyRefusal::Encrypted { pkcs8: true }.message().ja.contains("パスワードで暗号化されて"));
-    }
-
-    #[test]
-    fn no_refusal_repeats_the_pasted_text() {
-        let p1 = PAIR.private_key_pkcs1_pem.as_str();
-        let legacy = p1.replacen("-----\n", "-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\n", 1);
-        let encrypted = keygen::encrypt_pkcs8_pem(p1, "s3cret").expect("encrypt");
-        let truncated: String = p1.lines().take(10).collect::<Vec<_>>().join("\n");
-        let pastes = [
-            legacy,
-            encrypted,
-            truncated,
-            PAIR.certificate_pem.clone(),
-            SHORT.private_key_pkcs1_pem.clone(),
-            EC.clone(),
-            p1.replace('\n', " ").replace("MII", "???"),
-        ];
-        for paste in &pastes {
-            let refusal = RsaPrivateKey::parse(paste).expect_err("refused");
-            let text = refusal.message();
-            for line in paste.split_whitespace().filter(|t| t.len() >= 16 && !t.contains("-----")) {
-                assert!(!text.en.contains(line) && !text.ja.contains(line), "{refusal:?} repeats {line:?}");
-                assert!(!refusal.to_string().contains(line));
-            }
         }
     }
 
