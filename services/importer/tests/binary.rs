@@ -38,6 +38,16 @@ fn a_missing_or_malformed_variable_is_named() {
     service::names_a_malformed_variable(&BINARY, "FA_SF_IMPORT_MAX_RECORDS_PER_RUN", "lots");
 }
 
+#[test]
+fn an_unknown_variable_is_named_with_the_closest_known_one() {
+    service::names_an_unknown_variable_and_the_closest_known_one(&BINARY);
+}
+
+#[test]
+fn an_unknown_file_key_is_named_with_the_closest_known_one() {
+    service::names_an_unknown_file_key_and_the_closest_known_one(&BINARY);
+}
+
 #[tokio::test]
 async fn exports_traces_when_an_otlp_endpoint_is_set() {
     service::exports_traces_when_an_otlp_endpoint_is_set(&BINARY).await;

@@ -7,11 +7,17 @@
 //! value into its type at once, and a missing or malformed value becomes a
 //! [`ConfigError`] whose one-line message names the variable, so a service
 //! that cannot start says exactly what to set.
+//!
+//! A name that no program of the connector reads, as a key of the file or
+//! as an `FA_SF_*` variable, is a typo: it stops the service too, naming the
+//! closest known name ([`known`], which holds the one list of names).
 
 use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
-use config::{Config, Environment, File, FileFormat};
+use config::{Config, Environment, File, FileFormat, Source as _};
 use secrecy::SecretString;
+
+pub mod known;
 
 /// The prefix of every variable of the connector.
 pub const PREFIX: &str = "FA_SF_";
@@ -31,6 +37,21 @@ pub enum ConfigError {
     /// The file named by `FA_SF_CONFIG` cannot be read or parsed.
     #[error("FA_SF_CONFIG names a file that cannot be used: {0}")]
     File(String),
+    /// Keys of the file or `FA_SF_*` variables that no program of the
+    /// connector reads: typos, which would otherwise leave the default in
+    /// place without a word. `first` is told in full (with the closest known
+    /// name), the `others` by name, so one start lists them all.
+    #[error("{first}{}", also_unknown(.others))]
+    Unknown { first: known::Unknown, others: Vec<known::Unknown> },
+}
+
+/// The unknown names after the first, as the tail of one line.
+fn also_unknown(others: &[known::Unknown]) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = others.iter().map(known::Unknown::name).collect();
+    format!(" (also unknown: {})", names.join(", "))
 }
 
 impl ConfigError {
@@ -72,12 +93,26 @@ impl Settings {
         let fa_env: HashMap<String, String> =
             env.iter().filter(|(k, _)| k.starts_with(PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect();
 
+        // Unknown names are looked for before any value is read, so a typo
+        // is named as such rather than as the value it left at its default.
+        let mut unknown = Vec::new();
         let mut builder = Config::builder();
         if let Some(path) = &file {
             if !path.is_file() {
                 return Err(ConfigError::File(format!("{} does not exist or is not a file", path.display())));
             }
-            builder = builder.add_source(File::from(path.as_path()).format(FileFormat::Toml).required(true));
+            let from_file = Config::builder()
+                .add_source(File::from(path.as_path()).format(FileFormat::Toml).required(true))
+                .build()
+                .map_err(|e| ConfigError::File(e.to_string()))?;
+            let keys = from_file.collect().map_err(|e| ConfigError::File(e.to_string()))?;
+            unknown.extend(known::unknown_file_keys(keys.keys().map(String::as_str), &path.display().to_string()));
+            builder = builder.add_source(from_file);
+        }
+        unknown.extend(known::unknown_variables(fa_env.keys().map(String::as_str)));
+        if !unknown.is_empty() {
+            let first = unknown.remove(0);
+            return Err(ConfigError::Unknown { first, others: unknown });
         }
         // No `try_parsing`: it would turn a value like "0312345678" into a
         // number and drop the leading zero.
@@ -306,8 +341,10 @@ impl ApiVersion {
 }
 
 impl Default for ApiVersion {
+    /// fa-salesforce's [`DEFAULT_API_VERSION`](fa_salesforce::DEFAULT_API_VERSION),
+    /// the version its client calls with unless told otherwise.
     fn default() -> Self {
-        Self("v61.0".to_owned())
+        Self(fa_salesforce::DEFAULT_API_VERSION.to_owned())
     }
 }
 
@@ -373,8 +410,8 @@ mod tests {
 
     #[test]
     fn digits_with_a_leading_zero_stay_text() {
-        let s = settings(&[("FA_SF_SOMETHING", "0312345678")]).expect("valid");
-        assert_eq!(s.get("FA_SF_SOMETHING"), Some("0312345678"));
+        let s = settings(&[("FA_SF_TOKEN_REQUESTERS", "0312345678")]).expect("valid");
+        assert_eq!(s.get("FA_SF_TOKEN_REQUESTERS"), Some("0312345678"));
     }
 
     #[test]
@@ -430,6 +467,102 @@ mod tests {
         check("v61", None);
         check("latest", None);
         check("v61.1", None);
+    }
+
+    #[test]
+    fn the_default_api_version_is_the_clients() {
+        assert_eq!(ApiVersion::default().as_str(), fa_salesforce::DEFAULT_API_VERSION);
+        assert_eq!(fa_salesforce::DEFAULT_API_VERSION.parse::<ApiVersion>(), Ok(ApiVersion::default()));
+    }
+
+    /// A TOML file of its own, removed with the value.
+    struct TomlFile(std::path::PathBuf);
+
+    impl TomlFile {
+        fn new(text: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("fa-config-{}", uuid_like()));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let path = dir.join("config.toml");
+            std::fs::write(&path, text).expect("write");
+            Self(path)
+        }
+
+        fn path(&self) -> &str {
+            self.0.to_str().expect("utf-8 path")
+        }
+    }
+
+    impl Drop for TomlFile {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                std::fs::remove_dir_all(dir).ok();
+            }
+        }
+    }
+
+    /// Unique among the tests of this process, which run in parallel.
+    fn uuid_like() -> String {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    #[test]
+    fn an_unknown_variable_stops_with_the_closest_known_one() {
+        let err = settings(&[("FA_SF_AMQP_ULR", "amqp://x"), ("FA_SF_ADMIN_TOKEN", "t")]).expect_err("a typo");
+        assert_eq!(err.to_string(), "unknown variable FA_SF_AMQP_ULR; did you mean FA_SF_AMQP_URL?");
+        let err = settings(&[("FA_SF_SOMETHING_ELSE", "1")]).expect_err("unknown");
+        assert_eq!(err.to_string(), "unknown variable FA_SF_SOMETHING_ELSE (no program of the connector reads it)");
+        // Every unknown name at once, on one line.
+        let err = settings(&[("FA_SF_TIMEZON", "UTC"), ("FA_SF_AMQP_ULR", "amqp://x"), ("FA_SF_CONFG", "f")])
+            .expect_err("typos");
+        assert_eq!(
+            err.to_string(),
+            "unknown variable FA_SF_AMQP_ULR; did you mean FA_SF_AMQP_URL? (also unknown: FA_SF_CONFG, FA_SF_TIMEZON)"
+        );
+    }
+
+    #[test]
+    fn a_variable_another_binary_reads_is_accepted() {
+        // One ConfigMap feeds every service: each starts with the others' variables set.
+        let s = settings(&[
+            ("FA_SF_TIMEZONE", "UTC"),
+            ("FA_SF_KEY_ENCRYPTION_KEY", "k"),
+            ("FA_SF_IMPORT_INTERVAL", "1h"),
+            ("FA_SF_WRITER_MAX_BATCH", "10"),
+            ("FA_SF_TOKEN_REQUESTERS", "importer"),
+            ("FA_SF_TEST_AMQP_AUTHORITY", "guest:guest@127.0.0.1:5672"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "k8s.pod.name=x"),
+            ("POD_NAME", "x"),
+        ])
+        .expect("known to some binary");
+        CommonConfig::from_settings(&s, "token-broker", "127.0.0.1:8080").expect("valid");
+    }
+
+    #[test]
+    fn an_unknown_file_key_stops_with_the_closest_known_one() {
+        let file = TomlFile::new("amqp_ulr = \"amqp://x\"\nhttp_addr = \"127.0.0.1:9000\"\ntimezone = \"UTC\"\n");
+        let err = settings(&[("FA_SF_CONFIG", file.path())]).expect_err("a typo in the file");
+        assert_eq!(
+            err.to_string(),
+            format!("unknown configuration key \"amqp_ulr\" in {}; did you mean \"amqp_url\"?", file.path())
+        );
+        // The file's keys first, then the variables.
+        let err =
+            settings(&[("FA_SF_CONFIG", file.path()), ("FA_SF_DATABASE_URI", "postgres://x")]).expect_err("typos");
+        assert!(err.to_string().ends_with(r#"did you mean "amqp_url"? (also unknown: FA_SF_DATABASE_URI)"#), "{err}");
+        // A table is not a setting: its name is unknown (and not read as a value).
+        let file = TomlFile::new("[amqp]\nurl = \"amqp://x\"\n");
+        let err = settings(&[("FA_SF_CONFIG", file.path())]).expect_err("a table");
+        assert!(err.to_string().starts_with(r#"unknown configuration key "amqp" in "#), "{err}");
+    }
+
+    #[test]
+    fn a_file_of_known_keys_is_read() {
+        let file = TomlFile::new("AMQP_URL = \"amqp://file\"\nkey_encryption_key = \"k\"\n");
+        let s = settings(&[("FA_SF_CONFIG", file.path())]).expect("known keys, in any case");
+        assert_eq!(s.get("FA_SF_AMQP_URL"), Some("amqp://file"));
+        assert_eq!(s.get("FA_SF_KEY_ENCRYPTION_KEY"), Some("k"));
     }
 
     #[test]

@@ -68,11 +68,23 @@ pub fn answers_help_and_version(binary: &Binary<'_>) {
 
 /// With its database and broker up, the service is healthy and ready, serves
 /// metrics, and exits 0 within 30 s of SIGTERM.
+///
+/// It gets the variables of the ConfigMap every service shares
+/// (`k8s/base/configmap.yaml`) as Kubernetes gives them, most of them read
+/// by other services: none of them is an unknown variable that stops it.
 pub async fn serves_health_readiness_metrics_and_stops_on_sigterm(binary: &Binary<'_>) {
     let db = TestDatabase::create().await.expect("database");
     let vhost = TestVhost::create().expect("vhost");
     let port = crate::process::free_port().expect("port");
-    let mut service = binary.start(&binary.env(&vhost.url, &db.url, port));
+    let mut env = binary.env(&vhost.url, &db.url, port);
+    for (name, value) in shared_config_map() {
+        // Its OTLP collector does not exist here (exports_traces_... checks export).
+        if !name.starts_with("OTEL_") {
+            env.entry(name).or_insert(value);
+        }
+    }
+    assert!(env.contains_key("FA_SF_TIMEZONE") && env.contains_key("FA_SF_IMPORT_INTERVAL"), "{env:?}");
+    let mut service = binary.start(&env);
 
     let ready = wait_ready(port).await;
     assert!(ready.contains("\"ready\":true"), "{ready}");
@@ -161,12 +173,71 @@ fn expect_config_error(binary: &Binary<'_>, variable: &str, value: Option<&str>)
         None => env.remove(variable),
         Some(v) => env.insert(variable.to_owned(), v.to_owned()),
     };
-    let mut service = binary.start(&env);
-    let (exit, _) = service.wait(Duration::from_secs(10)).expect("exits");
-    assert_eq!(exit.code(), Some(2), "{variable}={value:?}");
-    let stderr = service.stderr();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = stops_with_exit_2(binary, &env, &format!("{variable}={value:?}"));
     assert!(stderr.contains(variable), "{variable}={value:?}: {stderr}");
+}
+
+/// Starts the binary with `env` and expects it to stop at once with exit
+/// code 2 and one line on stderr, which it returns.
+fn stops_with_exit_2(binary: &Binary<'_>, env: &HashMap<String, String>, case: &str) -> String {
+    let mut service = binary.start(env);
+    let (exit, _) = service.wait(Duration::from_secs(10)).expect("exits");
+    let stderr = service.stderr();
+    assert_eq!(exit.code(), Some(2), "{case}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{case}: {stderr}");
+    stderr
+}
+
+/// An `FA_SF_*` variable no binary reads, here a typo of `FA_SF_AMQP_URL`,
+/// stops the service before it does anything: exit code 2 and one line
+/// naming the variable and the known one it is closest to.
+pub fn names_an_unknown_variable_and_the_closest_known_one(binary: &Binary<'_>) {
+    let mut env = binary.env("amqp://guest:guest@127.0.0.1:5672/%2f", "postgres://postgres@127.0.0.1:5432/fa", 0);
+    env.insert("FA_SF_AMQP_ULR".to_owned(), "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+    let stderr = stops_with_exit_2(binary, &env, "FA_SF_AMQP_ULR");
+    assert_eq!(stderr.trim_end(), "error: unknown variable FA_SF_AMQP_ULR; did you mean FA_SF_AMQP_URL?");
+}
+
+/// A key of the `FA_SF_CONFIG` file no binary reads, here `amqp_ulr`,
+/// stops the service the same way, naming the file.
+pub fn names_an_unknown_file_key_and_the_closest_known_one(binary: &Binary<'_>) {
+    let dir = std::env::temp_dir().join(format!("fa-test-config-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("config.toml");
+    std::fs::write(&path, "log_format = \"json\"\namqp_ulr = \"amqp://guest:guest@127.0.0.1:5672/%2f\"\n")
+        .expect("write the file");
+    let path = path.to_str().expect("a UTF-8 path").to_owned();
+    let mut env = binary.env("amqp://guest:guest@127.0.0.1:5672/%2f", "postgres://postgres@127.0.0.1:5432/fa", 0);
+    env.insert("FA_SF_CONFIG".to_owned(), path.clone());
+    let stderr = stops_with_exit_2(binary, &env, "amqp_ulr in the file");
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(
+        stderr.trim_end(),
+        format!("error: unknown configuration key \"amqp_ulr\" in {path}; did you mean \"amqp_url\"?")
+    );
+}
+
+/// The `data` of the ConfigMap every service's Deployment takes its
+/// environment from (`k8s/base/configmap.yaml`): flat `NAME: value` lines.
+pub fn shared_config_map() -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../k8s/base/configmap.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut in_data = false;
+    let mut entries = Vec::new();
+    for line in text.lines() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        if !line.starts_with(' ') {
+            in_data = line == "data:";
+            continue;
+        }
+        if in_data && let Some((name, value)) = line.trim().split_once(": ") {
+            entries.push((name.to_owned(), value.trim().trim_matches('"').to_owned()));
+        }
+    }
+    assert!(!entries.is_empty(), "no data in {}", path.display());
+    entries
 }
 
 /// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, the service exports its spans
