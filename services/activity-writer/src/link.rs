@@ -1,4 +1,4 @@
-//! The writer's own memory of customers (behaviour.md §4, rules 2 and 4):
+//! The writer's own memory of customers (docs/behaviour.md §4, rules 2 and 4):
 //! the record each Front Agent customer was tied to, and the claims that make
 //! one new caller one new record.
 //!

@@ -1,4 +1,4 @@
-//! Choosing the existing record a caller is (behaviour.md §4, rule 3).
+//! Choosing the existing record a caller is (docs/behaviour.md §4, rule 3).
 //!
 //! The writer gathers candidates for a whole batch (the importer's index and
 //! SOQL over the forms a number may be stored in), reads each candidate's

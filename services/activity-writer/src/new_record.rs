@@ -1,4 +1,4 @@
-//! The record created for a caller no Salesforce record matched (behaviour.md §4, case 4).
+//! The record created for a caller no Salesforce record matched (docs/behaviour.md §4, case 4).
 //!
 //! The new record lands among the objects the tenant already imports, so the next import and
 //! the next match see it: a Lead when the tenant imports Leads (a stranger on the phone is a

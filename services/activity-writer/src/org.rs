@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use crate::SERVICE;
 
-/// The share of the daily allowance at which a tenant pauses (behaviour.md §5).
+/// The share of the daily allowance at which a tenant pauses (docs/behaviour.md §5).
 pub const PAUSE_AT: f64 = 0.9;
 
 /// Why a call to the org did not give an answer the batch can use.

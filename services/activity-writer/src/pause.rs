@@ -1,4 +1,4 @@
-//! Tenants whose org's API allowance is (nearly) spent (behaviour.md §5).
+//! Tenants whose org's API allowance is (nearly) spent (docs/behaviour.md §5).
 //!
 //! A paused tenant's events wait on the retry queues without a single call
 //! to Salesforce; other tenants go on. The pause is short

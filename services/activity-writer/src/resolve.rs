@@ -1,4 +1,4 @@
-//! Which record each event's Task goes on (behaviour.md §4), for a whole
+//! Which record each event's Task goes on (docs/behaviour.md §4), for a whole
 //! batch at once, first match wins:
 //! 1. the record the event names, if it still exists (a converted Lead is
 //!    followed to its Contact, else its Account);

@@ -1,6 +1,6 @@
 //! The Salesforce Task written for one assisted call: its fields, built from the event alone.
 //!
-//! behaviour.md §4's table is the whole specification; this module is that table in code, pure
+//! docs/behaviour.md §4's table is the whole specification; this module is that table in code, pure
 //! so every row is tested without an org. Which record the Task goes on and who owns it are
 //! decided elsewhere (matching, user links) and passed in. The result holds fields only: the
 //! Salesforce client adds `attributes` or picks the endpoint, and the Task has no Id yet.

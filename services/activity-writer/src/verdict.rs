@@ -1,5 +1,5 @@
 //! What becomes of an event that cannot go on now, decided in one place
-//! (behaviour.md §4, "failure policy"; amqp.md): refusals the data or the
+//! (docs/behaviour.md §4, "failure policy"; amqp.md): refusals the data or the
 //! tenant caused are dead-lettered at once with the contract's code, passing
 //! failures wait on the retry queues, a paused tenant's events wait as long
 //! as the pause.

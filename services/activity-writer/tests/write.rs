@@ -1,4 +1,4 @@
-//! The activity-writer's promises (behaviour.md §4): each `assist.completed`
+//! The activity-writer's promises (docs/behaviour.md §4): each `assist.completed`
 //! becomes exactly one Task, on the right record, owned by the right
 //! salesperson, with every field as the contract says. Against sfsim, the
 //! real RabbitMQ and a database of the test's own.

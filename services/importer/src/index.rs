@@ -1,6 +1,6 @@
 //! What of a published record goes into the customer index
 //! ([`fa_store::customer_index`]), where the activity-writer matches callers
-//! without waiting for Salesforce's search index (behaviour.md §4, case 3).
+//! without waiting for Salesforce's search index (docs/behaviour.md §4, case 3).
 //!
 //! The run writes the entries of each batch's confirmed records in one
 //! statement, before the watermark moves past them: an index write that

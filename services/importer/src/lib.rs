@@ -1,5 +1,5 @@
 //! The importer: pages Leads, Contacts and Accounts out of each tenant's
-//! Salesforce org and publishes `customer.upsert` (behaviour.md §3, §5).
+//! Salesforce org and publishes `customer.upsert` (docs/behaviour.md §3, §5).
 //!
 //! The binary (`src/main.rs`) only parses the command line and hands over
 //! to [`fa_runtime::launch::run`]; the service is [`run`], which tests start
@@ -21,8 +21,8 @@
 //!   mapping, the resume point (pure, tested with tables).
 //! - [`removal`]: whether a record left Salesforce, why, and whether Front
 //!   Agent hears of it; [`reconcile`]: when a run compares ids to find
-//!   records purged unseen (both pure; not used by the run yet: the
-//!   `queryAll` cursor that will use them is still to come).
+//!   records purged unseen (both pure); [`purged`]: the deleted list and
+//!   that comparison, run once a cursor is read to its end.
 //! - [`api`]: the admin API.
 //!
 //! **Architecture invariant:** the watermark moves only past records whose

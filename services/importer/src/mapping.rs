@@ -1,5 +1,5 @@
 //! From a Salesforce record, as [`crate::query`] reads it, to a `customer.upsert.v1`
-//! (behaviour.md §3, "Mapping to `customer.upsert.v1`").
+//! (docs/behaviour.md §3, "Mapping to `customer.upsert.v1`").
 //!
 //! Pure: the run deserializes each page straight into [`Row`]s (one pass over the JSON, no
 //! intermediate tree) and hands every row to [`map`], which either builds the message to publish
@@ -276,7 +276,7 @@ impl std::error::Error for MappingError {
     }
 }
 
-/// Maps one row to the `customer.upsert.v1` the run publishes for it, as behaviour.md §3's table
+/// Maps one row to the `customer.upsert.v1` the run publishes for it, as docs/behaviour.md §3's table
 /// says:
 ///
 /// - Lead and Contact: the name is `LastName FirstName` (family name first, as in Japan), either

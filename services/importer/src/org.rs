@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::SERVICE;
 
-/// The share of the daily allowance at which a tenant pauses (behaviour.md §5).
+/// The share of the daily allowance at which a tenant pauses (docs/behaviour.md §5).
 pub const PAUSE_AT: f64 = 0.9;
 
 /// `usage` when it says the org has used [`PAUSE_AT`] of its allowance.

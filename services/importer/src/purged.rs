@@ -1,5 +1,5 @@
 //! Records Front Agent holds that were purged from the recycle bin before
-//! any run saw them deleted (behaviour.md §3): emptied by hand, or by
+//! any run saw them deleted (docs/behaviour.md §3): emptied by hand, or by
 //! Salesforce after 15 days while the tenant was paused or disconnected.
 //! The `queryAll` cursor no longer returns them, so each object's cursor,
 //! once read to its end, is followed by a look:

@@ -1,6 +1,6 @@
 //! When a run compares the ids Front Agent holds with the ids Salesforce
 //! still has, to find records purged before any run saw them deleted
-//! (behaviour.md §3).
+//! (docs/behaviour.md §3).
 //!
 //! Pure, like [`crate::watermark`]; the run asks the deleted list first and
 //! hands what it saw to [`due`]. Why the rule is what it is:

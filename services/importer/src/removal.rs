@@ -1,5 +1,5 @@
 //! Whether a record the `queryAll` cursor returns has left Salesforce, why,
-//! and whether Front Agent must hear of it (behaviour.md §3, "Customers
+//! and whether Front Agent must hear of it (docs/behaviour.md §3, "Customers
 //! leave Front Agent when their record leaves Salesforce").
 //!
 //! Pure, like [`crate::mapping`]: the run reads each row's [`Life`] beside

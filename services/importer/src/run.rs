@@ -1,4 +1,4 @@
-//! Import runs (behaviour.md §3): read each object oldest change first,
+//! Import runs (docs/behaviour.md §3): read each object oldest change first,
 //! publish `customer.upsert` for each record, write what the broker
 //! confirmed into the customer index (see [`crate::index`]) and move the
 //! watermark past it, stop at the per-run cap and go on with `catch_up`
@@ -1019,7 +1019,7 @@ async fn read(org: Org, tenant: TenantId, first: PageRequest, pages: mpsc::Sende
             }
         };
         // An org at 90 % of its allowance gets no further call: the run
-        // publishes this page and pauses (behaviour.md §5).
+        // publishes this page and pauses (docs/behaviour.md §5).
         let (usage, spent) = (page.usage, org::spent(page.usage));
         // Decoding and mapping (phone numbers above all) are CPU work: off
         // the async workers, so the publishing goes on. The next page is

@@ -1,4 +1,4 @@
-//! When each tenant runs (behaviour.md §3, §5): every `FA_SF_IMPORT_INTERVAL`
+//! When each tenant runs (docs/behaviour.md §3, §5): every `FA_SF_IMPORT_INTERVAL`
 //! after its last run, a few minutes after a failed or interrupted one, and
 //! when a pause for the API allowance ends. The schedule lives in
 //! PostgreSQL and is claimed with `SKIP LOCKED`, so several replicas share it

@@ -5,7 +5,7 @@
 //! A read starts at the watermark's second, rounded down (SOQL datetime
 //! literals are whole seconds), minus an overlap on a fresh query, because
 //! Salesforce can commit a record after records with later stamps are
-//! already visible (behaviour.md §3). [`Resume`] then sorts what comes back,
+//! already visible (docs/behaviour.md §3). [`Resume`] then sorts what comes back,
 //! in the query's `ORDER BY SystemModstamp, Id` order:
 //! - before the watermark record (an earlier stamp, or its own stamp and
 //!   before it in the query's order): the overlap, published again but not

@@ -1,4 +1,4 @@
-//! Every Salesforce customer reaches Front Agent, none missed (behaviour.md
+//! Every Salesforce customer reaches Front Agent, none missed (docs/behaviour.md
 //! §3, §5), driven through the token-broker's registration, the importer's
 //! admin API and sfsim.
 

@@ -1,5 +1,5 @@
 //! Customers leave Front Agent when their record leaves Salesforce
-//! (behaviour.md §3): deleted, merged and converted records that the
+//! (docs/behaviour.md §3): deleted, merged and converted records that the
 //! importer published before are announced as `customer.removed`, records
 //! purged from the recycle bin before a run saw them are found all the
 //! same, and records Front Agent never received are never announced.

@@ -1,4 +1,4 @@
-//! A tenant's Salesforce connection (behaviour.md §1): what is stored, what
+//! A tenant's Salesforce connection (docs/behaviour.md §1): what is stored, what
 //! the admin API shows of it (never a secret), and the rows behind it.
 
 use fa_messages::{SObject, TenantId, timestamp::format_utc_millis};
@@ -161,7 +161,7 @@ pub struct Saved {
 
 /// Stores a registration, replacing an earlier one, under a new generation.
 /// User links stay when the org is the same and are dropped when it changed
-/// (behaviour.md §1).
+/// (docs/behaviour.md §1).
 pub async fn save(pool: &PgPool, tenant: &TenantId, new: &NewConnection<'_>) -> Result<Saved, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let previous: Option<(Option<String>, i64)> =

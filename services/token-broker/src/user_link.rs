@@ -1,6 +1,6 @@
 //! Links from Front Agent users to Salesforce users of the tenant's org
-//! (behaviour.md §2): the activity-writer makes the linked user the owner of
-//! the Tasks of that user's calls.
+//! (docs/behaviour.md §2): the activity-writer makes the linked user the owner of
+//! the Tasks of that user's calls (§4).
 
 use fa_messages::{TenantId, timestamp::format_utc_millis};
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! Connecting an org through the admin API (behaviour.md §1): one step when
+//! Connecting an org through the admin API (docs/behaviour.md §1): one step when
 //! everything is right, the exact setting to fix when something is not.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The CRM user list and user links (behaviour.md §2), and what
+//! The CRM user list and user links (docs/behaviour.md §2), and what
 //! disconnecting takes away.
 
 mod common;

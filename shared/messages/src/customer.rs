@@ -22,7 +22,7 @@ pub struct CustomerUpsertV1 {
     pub import_run_id: String,
     /// Where the customer comes from.
     pub source: CustomerSource,
-    /// The customer, mapped from the record as behaviour.md §3 says.
+    /// The customer, mapped from the record as docs/behaviour.md §3 says.
     pub customer: CustomerFields,
 }
 

@@ -9,7 +9,7 @@ use crate::sobject::SObject;
 use crate::timestamp::{self, format_utc_millis};
 use crate::{Message, topology};
 
-/// The error code of a run that a crash or SIGTERM interrupted (behaviour.md §3).
+/// The error code of a run that a crash or SIGTERM interrupted (docs/behaviour.md §3).
 pub const IMPORT_INTERRUPTED: &str = "interrupted";
 
 /// Run an import for a tenant now; consumed by the importer from `importer.commands`.

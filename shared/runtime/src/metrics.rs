@@ -3,7 +3,7 @@
 //! Metrics are recorded through the `metrics` facade from any crate; this
 //! module installs the one recorder a process has and renders it for
 //! `/metrics`. Label values must stay bounded: never a tenant on a
-//! histogram, never an event or record id (behaviour.md §6).
+//! histogram, never an event or record id (docs/behaviour.md §6).
 
 use std::{sync::OnceLock, time::Duration};
 

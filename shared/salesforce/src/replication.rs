@@ -9,7 +9,7 @@
 //! before that, or less than a minute before `end`, is refused with
 //! `INVALID_REPLICATION_DATE`: permanent, and for a caller that keeps
 //! replicas the sign that the list can no longer tell it everything, so it
-//! must compare ids instead (behaviour.md §3, the reconciliation).
+//! must compare ids instead (docs/behaviour.md §3, the reconciliation).
 
 use serde::Deserialize;
 use time::{OffsetDateTime, UtcOffset, macros::format_description};

@@ -1,4 +1,4 @@
--- A tenant's Salesforce connection (behaviour.md §1) and its user links (§2).
+-- A tenant's Salesforce connection (docs/behaviour.md §1) and its user links (§2).
 -- Only the token-broker reads private_key_ciphertext: it is AES-256-GCM
 -- ciphertext under the key named by key_id, never the key in clear.
 CREATE TABLE connections (

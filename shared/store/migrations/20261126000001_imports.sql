@@ -1,4 +1,4 @@
--- The importer's state (behaviour.md §3, §5).
+-- The importer's state (docs/behaviour.md §3, §5).
 
 -- Where each object's import stands: the last record whose customer.upsert
 -- the broker confirmed, as (SystemModstamp, Id). organization_id is the org

@@ -1,4 +1,4 @@
--- The activity-writer's state (behaviour.md §4: one Task per event, one
+-- The activity-writer's state (docs/behaviour.md §4: one Task per event, one
 -- record per new customer).
 
 -- One row per assist event the writer has tried to write a Task for. The row

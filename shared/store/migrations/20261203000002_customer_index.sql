@@ -1,5 +1,5 @@
 -- The records the importer has published, by what the activity-writer
--- matches a caller on (behaviour.md §4, case 3): their E.164 numbers and
+-- matches a caller on (docs/behaviour.md §4, case 3): their E.164 numbers and
 -- their e-mail. Salesforce's search index (SOSL) lags new and changed
 -- records by minutes, so the writer looks here first: what the importer has
 -- already seen is found at once, and in E.164, however the number is stored.

@@ -1,5 +1,5 @@
 -- Where each object's look for records purged before a run saw them
--- deleted stands (behaviour.md §3, "Customers leave Front Agent"): the
+-- deleted stands (docs/behaviour.md §3, "Customers leave Front Agent"): the
 -- replication API's deleted list is asked from `looked_until` on (its
 -- latestDateCovered last time), and ids are compared with Salesforce's at
 -- most once a day (`compared_at`), or at once when the list no longer

@@ -1,6 +1,6 @@
 //! The records each tenant's importer has published, by E.164 number and
 //! e-mail (`customer_index`): where the activity-writer matches a caller
-//! first (behaviour.md §4, case 3), since Salesforce's search index (SOSL)
+//! first (docs/behaviour.md §4, case 3), since Salesforce's search index (SOSL)
 //! lags new records by minutes.
 //!
 //! The importer [`upsert`]s the records of each confirmed batch; the writer
@@ -158,7 +158,7 @@ pub async fn find(
 /// `tenant`, with the `SystemModstamp` of the version it holds: those the
 /// importer published from org `organization_id` and has not announced
 /// gone since. The importer announces a removal only for these
-/// (behaviour.md §3): a record first seen already gone was never Front
+/// (docs/behaviour.md §3): a record first seen already gone was never Front
 /// Agent's.
 pub async fn held(
     pool: &PgPool,

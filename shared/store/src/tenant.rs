@@ -1,5 +1,5 @@
 //! A tenant's connection and user links, as the services that use them read
-//! them (behaviour.md §1, §2).
+//! them (docs/behaviour.md §1, §2).
 //!
 //! The token-broker writes these rows (`connections`, `user_links`); the
 //! importer and the activity-writer read them here, in one place, so a

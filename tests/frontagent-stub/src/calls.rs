@@ -3,7 +3,7 @@
 //! records come in, the events go out.
 //!
 //! Each call exercises one way the activity-writer finds the record a Task
-//! goes on (behaviour.md §4):
+//! goes on (docs/behaviour.md §4):
 //!
 //! 1. a customer Front Agent imported from a Lead (`customer.salesforce` set);
 //! 2. a caller Front Agent does not know, from a number exactly one Contact

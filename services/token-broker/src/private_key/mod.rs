@@ -2,7 +2,7 @@
 //! an [`RsaPrivateKey`] that the rest of the token-broker trusts without checking again.
 //!
 //! Admins paste what their editor, a chat or a web page handed them, so [`RsaPrivateKey::parse`]
-//! takes a key as people really paste it (behaviour.md): PKCS#1 (`BEGIN RSA PRIVATE KEY`) or
+//! takes a key as people really paste it (docs/behaviour.md §1): PKCS#1 (`BEGIN RSA PRIVATE KEY`) or
 //! PKCS#8 (`BEGIN PRIVATE KEY`), CRLF, blanks around it, no final newline, the body on one line
 //! or with spaces for newlines, typographic dashes (`—–BEGIN …—–`) around the markers, and a
 //! certificate pasted along with the key. Everything else is a [`KeyRefusal`] that says what is
