@@ -3,19 +3,24 @@
 //! turned into what the batch does about it ([`Failure`]).
 //!
 //! The decision of what a Salesforce error means is `fa_salesforce`'s
-//! ([`Retry`]); this module only adds the writer's side of it: a fresh token
-//! and one immediate retry on `INVALID_SESSION_ID`, and a count of the calls
-//! a batch made (the org's allowance is shared with every other
-//! integration, so the writer measures what it spends).
+//! ([`Retry`]); a fresh token and one immediate retry on
+//! `INVALID_SESSION_ID` is `fa_tokens`' ([`fa_tokens::with_fresh_token`]).
+//! This module adds the writer's side: a count of the calls a batch made
+//! (the org's allowance is shared with every other integration, so the
+//! writer measures what it spends), and the allowance watched.
 
-use std::sync::Arc;
+use std::sync::{
+    Mutex, PoisonError,
+    atomic::{AtomicU32, Ordering},
+};
 
+use fa_messages::TenantId;
 use fa_salesforce::{
     ApiError, ApiUsage, Client, Queried, Retry,
     composite::MAX_QUERIES,
     write::{Created, NewRecord},
 };
-use fa_tokens::{AccessToken, TokenClient, TokenError};
+use fa_tokens::{AccessToken, CallError, IntoTenantId, TokenClient, TokenError};
 use serde::de::DeserializeOwned;
 
 use crate::SERVICE;
@@ -39,47 +44,48 @@ pub enum Failure {
     Rejected(ApiError),
 }
 
-/// One tenant's org for the length of one batch.
+/// One tenant's org for the length of one batch. Its token is the
+/// [`TokenClient`]'s cached one.
 pub struct Org {
-    tenant: String,
+    tenant: TenantId,
     tokens: TokenClient,
     http: reqwest::Client,
     api_version: String,
-    token: Arc<AccessToken>,
-    calls: u32,
-    usage: Option<ApiUsage>,
+    calls: AtomicU32,
+    usage: Mutex<Option<ApiUsage>>,
 }
 
 impl Org {
-    /// The org of `tenant`, with its token.
+    /// The org of `tenant` (the batch's [`TenantId`], or its text), once it
+    /// has a token.
     pub async fn open(
-        tenant: &str,
+        tenant: impl IntoTenantId,
         tokens: TokenClient,
         http: reqwest::Client,
         api_version: &str,
     ) -> Result<Self, Failure> {
-        let token = tokens.token(tenant).await.map_err(token_failure)?;
+        let tenant = tenant.into_tenant_id().map_err(|e| token_failure(e.into()))?;
+        tokens.token(&tenant).await.map_err(token_failure)?;
         Ok(Self {
-            tenant: tenant.to_owned(),
+            tenant,
             tokens,
             http,
             api_version: api_version.to_owned(),
-            token,
-            calls: 0,
-            usage: None,
+            calls: AtomicU32::new(0),
+            usage: Mutex::new(None),
         })
     }
 
     /// Salesforce API calls made so far (each page, query and Collections
     /// call counts one, as the org counts them).
     pub fn calls(&self) -> u32 {
-        self.calls
+        self.calls.load(Ordering::Relaxed)
     }
 
     /// The allowance the newest answer reported, when it says the tenant
     /// must pause.
     pub fn spent(&self) -> Option<ApiUsage> {
-        self.usage.filter(|u| u.ratio() >= PAUSE_AT)
+        self.usage.lock().unwrap_or_else(PoisonError::into_inner).filter(|u| u.ratio() >= PAUSE_AT)
     }
 
     /// All rows of a SOQL query, following `nextRecordsUrl`.
@@ -136,50 +142,50 @@ impl Org {
         }
     }
 
-    fn client(&self) -> Client {
-        Client::new(self.http.clone(), &self.token.instance_url, self.token.token.clone())
+    fn client(&self, token: &AccessToken) -> Client {
+        Client::new(self.http.clone(), &token.instance_url, token.token.clone())
             .with_service(SERVICE)
             .with_api_version(&self.api_version)
     }
 
-    /// Runs one call; on `INVALID_SESSION_ID`, a fresh token and one more try.
+    /// Runs one call; on `INVALID_SESSION_ID`, a fresh token and one more
+    /// try ([`fa_tokens::with_fresh_token`]). Each try is counted and its
+    /// allowance watched.
     async fn call<T, F, Fut>(&mut self, mut call: F) -> Result<T, Failure>
     where
         T: Usage,
         F: FnMut(Client) -> Fut,
         Fut: Future<Output = Result<T, fa_salesforce::Error>>,
     {
-        let mut refreshed = false;
-        loop {
-            self.calls += 1;
-            let asked = std::time::Instant::now();
-            let answer = call(self.client()).await;
-            tracing::debug!(tenant_id = %self.tenant, took_ms = asked.elapsed().as_secs_f64() * 1e3, ok = answer.is_ok(), "salesforce call");
-            let error = match answer {
-                Ok(answer) => {
-                    self.watch(answer.usage());
-                    return Ok(answer);
-                }
-                Err(error) => error,
-            };
-            if let Some(api) = error.api() {
-                self.watch(api.limit);
-            }
-            match error.retry() {
-                Retry::RefreshToken if !refreshed => {
-                    refreshed = true;
-                    tracing::info!(tenant_id = %self.tenant, "the session expired; retrying once with a fresh token");
-                    self.token = self.tokens.refresh(&self.tenant, &self.token).await.map_err(token_failure)?;
-                }
-                _ => return Err(failure(error)),
-            }
-        }
+        let this = &*self;
+        let tokens = this.tokens.tenant(&this.tenant);
+        let answer = fa_tokens::with_fresh_token(&tokens, |token| this.counted(call(this.client(&token)))).await;
+        answer.map_err(|e| match e {
+            CallError::Token(e) => token_failure(e),
+            CallError::Salesforce(e) => failure(e),
+        })
     }
 
-    fn watch(&mut self, usage: Option<ApiUsage>) {
+    /// One try: counted, timed, and its allowance watched.
+    async fn counted<T: Usage>(
+        &self,
+        answer: impl Future<Output = Result<T, fa_salesforce::Error>>,
+    ) -> Result<T, fa_salesforce::Error> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let asked = std::time::Instant::now();
+        let answer = answer.await;
+        tracing::debug!(tenant_id = %self.tenant, took_ms = asked.elapsed().as_secs_f64() * 1e3, ok = answer.is_ok(), "salesforce call");
+        match &answer {
+            Ok(answer) => self.watch(answer.usage()),
+            Err(error) => self.watch(error.api().and_then(|api| api.limit)),
+        }
+        answer
+    }
+
+    fn watch(&self, usage: Option<ApiUsage>) {
         if let Some(usage) = usage {
-            self.usage = Some(usage);
-            metrics::gauge!("fa_salesforce_api_usage_ratio", "service" => SERVICE, "tenant" => self.tenant.clone())
+            *self.usage.lock().unwrap_or_else(PoisonError::into_inner) = Some(usage);
+            metrics::gauge!("fa_salesforce_api_usage_ratio", "service" => SERVICE, "tenant" => self.tenant.to_string())
                 .set(usage.ratio());
         }
     }

@@ -1,20 +1,21 @@
 //! One tenant's org as the importer calls it: query pages with a token from
-//! the token-broker, Salesforce's answers classified (api-facts §3, §10)
+//! the token-broker, Salesforce's answers classified (docs/salesforce-facts.md §3, §10)
 //! into what the run does next, and the org's API usage watched.
 //!
 //! - passing failures (5xx, `SERVER_UNAVAILABLE`, `QUERY_TIMEOUT`, lost
 //!   connections) are retried here with growing delay, within the run;
-//! - `INVALID_SESSION_ID` gets a fresh token and one more try;
+//! - `INVALID_SESSION_ID` gets a fresh token and one more try, once per
+//!   page (`fa_tokens`' [`Session`]);
 //! - `REQUEST_LIMIT_EXCEEDED`, or an allowance used to 90 %, pauses the
 //!   tenant ([`Failure::Pause`]);
 //! - anything else ends the run ([`Failure::Permanent`]).
 
 use std::{sync::Arc, time::Duration};
 
-use fa_messages::SObject;
+use fa_messages::{SObject, TenantId};
 pub use fa_salesforce::PageRequest;
 use fa_salesforce::{ApiUsage, Client, ErrorCode, RawPage, Retry, replication::DeletedList};
-use fa_tokens::{AccessToken, TokenClient, TokenError};
+use fa_tokens::{AccessToken, CallError, Session, TokenClient, TokenError};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
@@ -66,7 +67,7 @@ pub enum Failure {
 /// Reading one tenant's org.
 #[derive(Clone)]
 pub struct Org {
-    tenant: String,
+    tenant: TenantId,
     tokens: TokenClient,
     http: reqwest::Client,
     api_version: String,
@@ -78,18 +79,18 @@ pub struct Org {
 impl Org {
     /// The org of `tenant`.
     pub fn new(
-        tenant: &str,
+        tenant: &TenantId,
         tokens: TokenClient,
         http: reqwest::Client,
         api_version: &str,
         stop: CancellationToken,
         backoff: Arc<[Duration]>,
     ) -> Self {
-        Self { tenant: tenant.to_owned(), tokens, http, api_version: api_version.to_owned(), stop, backoff }
+        Self { tenant: tenant.clone(), tokens, http, api_version: api_version.to_owned(), stop, backoff }
     }
 
     /// The tenant whose org this is.
-    pub fn tenant(&self) -> &str {
+    pub fn tenant(&self) -> &TenantId {
         &self.tenant
     }
 
@@ -139,20 +140,21 @@ impl Org {
     }
 
     /// One call of `request`, with a fresh token and one more try on
-    /// `INVALID_SESSION_ID`, passing failures retried with growing delay,
-    /// and the allowance each answer reports watched.
+    /// `INVALID_SESSION_ID` (the shared [`Session`]: once per call, however
+    /// many passing failures follow), passing failures retried with growing
+    /// delay, and the allowance each answer reports watched.
     async fn call<T, F, Fut>(&self, request: F) -> Result<T, Failure>
     where
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<(T, Option<ApiUsage>), fa_salesforce::Error>>,
     {
-        let mut token = self.token().await?;
-        let mut refreshed = false;
+        let tokens = self.tokens.tenant(&self.tenant);
+        let mut session = Session::new(&tokens);
         let mut attempt = 0;
         loop {
-            let error = match request(self.client(&token)).await {
+            let answered = session.call(|token| self.watched(request(self.client(&token)))).await;
+            let error = match answered {
                 Ok((answer, usage)) => {
-                    self.watch(usage);
                     if let Some(usage) = spent(usage) {
                         // The answer is good; the run uses it, then pauses.
                         tracing::warn!(tenant_id = %self.tenant, used = usage.used, max = usage.max,
@@ -160,17 +162,10 @@ impl Org {
                     }
                     return Ok(answer);
                 }
-                Err(e) => e,
+                Err(CallError::Token(e)) => return Err(token_failure(e)),
+                Err(CallError::Salesforce(error)) => error,
             };
-            if let Some(api) = error.api() {
-                self.watch(api.limit);
-            }
             match error.retry() {
-                Retry::RefreshToken if !refreshed => {
-                    refreshed = true;
-                    tracing::info!(tenant_id = %self.tenant, "the session expired; asking for a fresh token");
-                    token = self.tokens.refresh(&self.tenant, &token).await.map_err(token_failure)?;
-                }
                 Retry::Transient | Retry::RefreshToken => {
                     let Some(wait) = self.backoff.get(attempt).copied() else {
                         return Err(Failure::Exhausted { message: error.to_string() });
@@ -195,13 +190,22 @@ impl Org {
         }
     }
 
-    async fn token(&self) -> Result<Arc<AccessToken>, Failure> {
-        self.tokens.token(&self.tenant).await.map_err(token_failure)
+    /// `answer`, its allowance watched whether it succeeded or not.
+    async fn watched<T>(
+        &self,
+        answer: impl Future<Output = Result<(T, Option<ApiUsage>), fa_salesforce::Error>>,
+    ) -> Result<(T, Option<ApiUsage>), fa_salesforce::Error> {
+        let answer = answer.await;
+        match &answer {
+            Ok((_, usage)) => self.watch(*usage),
+            Err(error) => self.watch(error.api().and_then(|api| api.limit)),
+        }
+        answer
     }
 
     fn watch(&self, usage: Option<ApiUsage>) {
         if let Some(usage) = usage {
-            metrics::gauge!("fa_salesforce_api_usage_ratio", "service" => SERVICE, "tenant" => self.tenant.clone())
+            metrics::gauge!("fa_salesforce_api_usage_ratio", "service" => SERVICE, "tenant" => self.tenant.to_string())
                 .set(usage.ratio());
         }
     }

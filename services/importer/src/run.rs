@@ -299,7 +299,7 @@ impl Importer {
         lock: &mut TenantLock,
     ) -> anyhow::Result<()> {
         let org = Org::new(
-            tenant.as_str(),
+            tenant,
             self.tokens.clone(),
             self.http.clone(),
             &self.settings.api_version,

@@ -1,7 +1,8 @@
 //! The token-broker's admin API (admin-api.yaml, paths tagged
 //! `token-broker`): connect, show and disconnect the org; list its users;
-//! link Front Agent users to them. Thin handlers around [`crate::connection`],
-//! [`crate::token`] and [`crate::user_link`].
+//! link Front Agent users to them. Thin handlers around
+//! [`crate::registration`], [`crate::connection`], [`crate::token`] and
+//! [`crate::user_link`]; their words for the admin are in [`crate::hints`].
 
 use std::sync::Arc;
 
@@ -14,19 +15,20 @@ use axum::{
     routing::{get, put},
 };
 use fa_amqp::Broker;
-use fa_messages::{ImportReason, ImportRequestedV1, SObject, TenantId};
-use fa_runtime::admin::{AdminToken, Lang, LocalizedProblem, Problem, Text};
+use fa_messages::{ImportReason, ImportRequestedV1, TenantId};
+use fa_runtime::admin::{AdminToken, Lang, LocalizedProblem, Problem, TenantPath, Text};
 use fa_runtime::config::ApiVersion;
 use fa_salesforce::{Client, oauth::ExchangeError};
+use fa_tokens::CallError;
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
 use sqlx::PgPool;
 
 use crate::{
     connection::{self, ConnectionView, NewConnection, Saved},
     hints::{self, Cause},
-    login_url::{Allowlist, DEFAULT_LOGIN_URL, InstanceUrlRefusal},
+    login_url::{Allowlist, InstanceUrlRefusal},
     private_key::RsaPrivateKey,
+    registration::{self, Fields, Registration},
     sealed::{Binding, Keyring},
     token::{self, Issued, TokenError, Tokens},
     user_link,
@@ -64,129 +66,34 @@ pub fn router(api: Arc<Api>, token: AdminToken) -> Router {
     fa_runtime::admin::protect(routes, token)
 }
 
-fn tenant(text: &str, lang: Lang) -> Result<TenantId, LocalizedProblem> {
-    TenantId::new(text).map_err(|e| LocalizedProblem::new(Problem::invalid_tenant_id(e.reason()), lang))
-}
-
-fn invalid(lang: Lang, en: String, ja: String) -> LocalizedProblem {
-    LocalizedProblem::new(Problem::invalid_request(Text::new(en, ja)), lang)
-}
-
-#[derive(Deserialize)]
-struct ConnectionRequest {
-    consumer_key: String,
-    username: String,
-    private_key: SecretString,
-    #[serde(default)]
-    login_url: Option<String>,
-    objects: Vec<String>,
-}
-
-impl std::fmt::Debug for ConnectionRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectionRequest").field("username", &self.username).finish_non_exhaustive()
-    }
-}
-
-/// A registration that passed every local check.
-struct Registration {
-    consumer_key: String,
-    username: String,
-    key: RsaPrivateKey,
-    login_url: String,
-    objects: Vec<SObject>,
-}
-
+/// A registration read and checked: its fields, then its key (parsing signs
+/// with it: up to 8192 bits, tens of milliseconds of CPU, off the async
+/// workers).
 async fn parse_registration(body: &[u8], allowlist: &Allowlist, lang: Lang) -> Result<Registration, LocalizedProblem> {
-    let request: ConnectionRequest = serde_json::from_slice(body).map_err(|e| {
-        invalid(
-            lang,
-            format!("The body is not a valid connection request: {e}. Send consumer_key, username, private_key and objects."),
-            format!("リクエストの内容が正しくありません: {e}。consumer_key、username、private_key、objects を送ってください。"),
-        )
-    })?;
-    let consumer_key = request.consumer_key.trim().to_owned();
-    if consumer_key.is_empty() || consumer_key.chars().count() > 512 {
-        return Err(invalid(
-            lang,
-            "consumer_key must be the Consumer Key of the connected app (1 to 512 characters).".into(),
-            "consumer_key には接続アプリケーションの「コンシューマー鍵」を指定してください(1〜512 文字)。".into(),
-        ));
-    }
-    let username = request.username.trim().to_owned();
-    let length = username.chars().count();
-    if !(3..=255).contains(&length) || username.contains(char::is_whitespace) {
-        return Err(invalid(
-            lang,
-            "username must be the Salesforce username (an e-mail-like login, 3 to 255 characters).".into(),
-            "username には Salesforce のユーザー名(メールアドレス形式のログイン ID、3〜255 文字)を指定してください。"
-                .into(),
-        ));
-    }
-    let key_length = request.private_key.expose_secret().chars().count();
-    if key_length == 0 || key_length > 20_000 {
-        return Err(invalid(
-            lang,
-            "private_key must be the text of server.key (at most 20,000 characters).".into(),
-            "private_key には server.key の内容を貼り付けてください(20,000 文字以内)。".into(),
-        ));
-    }
-    let mut objects = Vec::new();
-    for name in &request.objects {
-        let object: SObject = name.parse().map_err(|_| {
-            invalid(
-                lang,
-                format!("objects may only name Lead, Contact and Account, not {name:?}."),
-                format!("objects に指定できるのは Lead、Contact、Account のみです({name:?} は指定できません)。"),
-            )
-        })?;
-        if objects.contains(&object) {
-            return Err(invalid(
-                lang,
-                format!("objects names {name} twice."),
-                format!("objects に {name} が 2 回指定されています。"),
-            ));
-        }
-        objects.push(object);
-    }
-    if objects.is_empty() {
-        return Err(invalid(
-            lang,
-            "objects must name at least one of Lead, Contact, Account.".into(),
-            "objects には Lead、Contact、Account のうち少なくとも 1 つを指定してください。".into(),
-        ));
-    }
-    let url = request.login_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).unwrap_or(DEFAULT_LOGIN_URL);
-    let login_url = allowlist.check(url).map_err(|refusal| {
-        LocalizedProblem::new(
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "login_url_not_allowed",
-                "Login URL not allowed",
-                refusal.message(url),
-            ),
-            lang,
-        )
-    })?;
-    // Parsing checks the key by signing with it: up to 8192 bits, tens of
-    // milliseconds of CPU, off the async workers.
-    let pasted = request.private_key;
+    let fields = Fields::read(body, allowlist).map_err(|refusal| registration_problem(&refusal, lang))?;
+    let pasted = fields.private_key.clone();
     let parsed = tokio::task::spawn_blocking(move || RsaPrivateKey::parse(pasted.expose_secret()))
         .await
         .map_err(|e| LocalizedProblem::internal(lang, "parsing the private key", &e))?;
-    let key = parsed.map_err(|refusal| {
-        LocalizedProblem::new(
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_private_key",
-                "Invalid private key",
-                hints::key_hint(&refusal),
-            )
-            .with("reason", refusal.reason()),
-            lang,
-        )
-    })?;
-    Ok(Registration { consumer_key, username, key, login_url: login_url.as_str().to_owned(), objects })
+    let key = parsed.map_err(|refusal| registration_problem(&registration::Refusal::Key(refusal), lang))?;
+    Ok(fields.with_key(key))
+}
+
+/// 400 `invalid_request`, 400 `login_url_not_allowed` or 422
+/// `invalid_private_key` (with its `reason`).
+fn registration_problem(refusal: &registration::Refusal, lang: Lang) -> LocalizedProblem {
+    let hint = hints::registration_hint(refusal);
+    let problem = match refusal {
+        registration::Refusal::LoginUrl { .. } => {
+            Problem::new(StatusCode::BAD_REQUEST, "login_url_not_allowed", "Login URL not allowed", hint)
+        }
+        registration::Refusal::Key(key) => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_private_key", "Invalid private key", hint)
+                .with("reason", key.reason())
+        }
+        _ => Problem::invalid_request(hint),
+    };
+    LocalizedProblem::new(problem, lang)
 }
 
 fn exchange_problem(error: &ExchangeError, lang: Lang) -> LocalizedProblem {
@@ -224,7 +131,7 @@ fn exchange_problem(error: &ExchangeError, lang: Lang) -> LocalizedProblem {
 fn instance_url_problem(refusal: &InstanceUrlRefusal, lang: Lang) -> LocalizedProblem {
     let problem = Problem::new(
         StatusCode::BAD_GATEWAY,
-        InstanceUrlRefusal::CODE,
+        InstanceUrlRefusal::CODE.as_str(),
         "Salesforce's answer names a host tokens are not sent to",
         Text::new(
             format!(
@@ -242,8 +149,7 @@ fn instance_url_problem(refusal: &InstanceUrlRefusal, lang: Lang) -> LocalizedPr
     LocalizedProblem::new(problem, lang)
 }
 
-async fn connect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang, body: Bytes) -> Answer {
-    let tenant = tenant(&tenant_id, lang)?;
+async fn connect(State(api): Shared, TenantPath(tenant): TenantPath, lang: Lang, body: Bytes) -> Answer {
     let registration = parse_registration(&body, &api.allowlist, lang).await?;
     let Registration { consumer_key, username, key, login_url, objects } = registration;
     tracing::info!(tenant_id = %tenant, %username, %login_url, key = ?key, "registering a Salesforce connection");
@@ -294,8 +200,7 @@ async fn connect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang, 
     Ok(Json(ConnectionView::from(&stored)).into_response())
 }
 
-async fn show_connection(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang) -> Answer {
-    let tenant = tenant(&tenant_id, lang)?;
+async fn show_connection(State(api): Shared, TenantPath(tenant): TenantPath, lang: Lang) -> Answer {
     let stored = connection::load(&api.pool, &tenant)
         .await
         .map_err(|e| LocalizedProblem::internal(lang, "reading the connection", &e))?
@@ -303,8 +208,7 @@ async fn show_connection(State(api): Shared, Path(tenant_id): Path<String>, lang
     Ok(Json(ConnectionView::from(&stored)).into_response())
 }
 
-async fn disconnect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang) -> Answer {
-    let tenant = tenant(&tenant_id, lang)?;
+async fn disconnect(State(api): Shared, TenantPath(tenant): TenantPath, lang: Lang) -> Answer {
     let deleted = connection::delete(&api.pool, &tenant)
         .await
         .map_err(|e| LocalizedProblem::internal(lang, "deleting the connection", &e))?;
@@ -322,7 +226,7 @@ async fn disconnect(State(api): Shared, Path(tenant_id): Path<String>, lang: Lan
 /// drop theirs.
 async fn retire(api: &Api, tenant: &TenantId, generation: i64, keep: Option<String>) {
     api.tokens.retire(tenant, generation, keep.as_deref()).await;
-    let news = fa_tokens::Retired { tenant_id: tenant.to_string(), generation, keep_token_id: keep };
+    let news = fa_tokens::Retired { tenant_id: tenant.clone(), generation, keep_token_id: keep };
     let sent = match serde_json::to_vec(&news) {
         Ok(body) => api.broker.broadcast(fa_tokens::CONNECTIONS_EXCHANGE, &body).await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
@@ -336,30 +240,26 @@ async fn retire(api: &Api, tenant: &TenantId, generation: i64, keep: Option<Stri
 }
 
 /// Runs `call` against the tenant's org with a token from the cache, once
-/// more with a fresh token when Salesforce says the session is invalid.
+/// more with a fresh token when Salesforce says the session is invalid
+/// ([`fa_tokens::with_fresh_token`]).
 async fn with_org<T, F, Fut>(api: &Api, tenant: &TenantId, lang: Lang, call: F) -> Result<T, LocalizedProblem>
 where
     F: Fn(Client) -> Fut,
     Fut: Future<Output = Result<T, fa_salesforce::Error>>,
 {
-    let mut invalid: Option<String> = None;
-    loop {
-        let issued = api.tokens.get(tenant, invalid.as_deref()).await.map_err(|e| token_problem(&e, tenant, lang))?;
-        let client = Client::new(
+    let client = |issued: Arc<Issued>| {
+        Client::new(
             api.http.clone(),
             &issued.instance_url,
             SecretString::from(issued.access_token.expose_secret().to_owned()),
         )
         .with_service(crate::SERVICE)
-        .with_api_version(api.api_version.as_str());
-        match call(client).await {
-            Err(e) if e.retry() == fa_salesforce::Retry::RefreshToken && invalid.is_none() => {
-                invalid = Some(issued.token_id.clone());
-            }
-            Err(e) => return Err(salesforce_problem(&e, lang)),
-            Ok(v) => return Ok(v),
-        }
-    }
+        .with_api_version(api.api_version.as_str())
+    };
+    fa_tokens::with_fresh_token(&api.tokens.of(tenant), |issued| call(client(issued))).await.map_err(|e| match e {
+        CallError::Token(e) => token_problem(&e, tenant, lang),
+        CallError::Salesforce(e) => salesforce_problem(&e, lang),
+    })
 }
 
 fn token_problem(e: &TokenError, tenant: &TenantId, lang: Lang) -> LocalizedProblem {
@@ -432,8 +332,7 @@ fn salesforce_problem(e: &fa_salesforce::Error, lang: Lang) -> LocalizedProblem 
     LocalizedProblem::new(problem, lang)
 }
 
-async fn list_users(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang) -> Answer {
-    let tenant = tenant(&tenant_id, lang)?;
+async fn list_users(State(api): Shared, TenantPath(tenant): TenantPath, lang: Lang) -> Answer {
     let users =
         with_org(&api, &tenant, lang, |client| async move { fa_salesforce::users::active_users(&client).await })
             .await?;
@@ -456,8 +355,7 @@ async fn require_connection(api: &Api, tenant: &TenantId, lang: Lang) -> Result<
     }
 }
 
-async fn list_links(State(api): Shared, Path(tenant_id): Path<String>, lang: Lang) -> Answer {
-    let tenant = tenant(&tenant_id, lang)?;
+async fn list_links(State(api): Shared, TenantPath(tenant): TenantPath, lang: Lang) -> Answer {
     require_connection(&api, &tenant, lang).await?;
     let links = user_link::list(&api.pool, &tenant)
         .await
@@ -465,100 +363,42 @@ async fn list_links(State(api): Shared, Path(tenant_id): Path<String>, lang: Lan
     Ok(Json(serde_json::json!({ "links": links })).into_response())
 }
 
-#[derive(Deserialize)]
-struct LinkRequest {
-    salesforce_user_id: String,
-}
-
-fn user_id(text: &str, lang: Lang) -> Result<String, LocalizedProblem> {
-    let length = text.chars().count();
-    if (1..=128).contains(&length) && !text.chars().any(char::is_control) {
-        Ok(text.to_owned())
-    } else {
-        Err(invalid(
-            lang,
-            "The Front Agent user id in the path must be 1 to 128 characters.".into(),
-            "パスの Front Agent ユーザー ID は 1〜128 文字で指定してください。".into(),
-        ))
-    }
-}
-
-fn salesforce_user_id(text: &str) -> bool {
-    let b = text.as_bytes();
-    (b.len() == 15 || b.len() == 18) && text.starts_with("005") && b.iter().all(u8::is_ascii_alphanumeric)
+/// 400 `invalid_request`, 422 `unknown_salesforce_user` or
+/// `inactive_salesforce_user`, or 404 `not_linked`.
+fn link_problem(refusal: &user_link::Refusal, lang: Lang) -> LocalizedProblem {
+    use user_link::Refusal;
+    let hint = hints::link_hint(refusal);
+    let problem = match refusal {
+        Refusal::UserId | Refusal::Body(_) | Refusal::NotAUserId(_) => Problem::invalid_request(hint),
+        Refusal::Unknown(_) => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_salesforce_user", "Unknown Salesforce user", hint)
+        }
+        Refusal::Inactive { .. } => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "inactive_salesforce_user", "Inactive Salesforce user", hint)
+        }
+        Refusal::NotLinked(_) => Problem::new(StatusCode::NOT_FOUND, "not_linked", "Not linked", hint),
+    };
+    LocalizedProblem::new(problem, lang)
 }
 
 async fn link_user(
     State(api): Shared,
-    Path((tenant_id, user)): Path<(String, String)>,
+    TenantPath(tenant): TenantPath,
+    Path((_, user)): Path<(String, String)>,
     lang: Lang,
     body: Bytes,
 ) -> Answer {
-    let tenant = tenant(&tenant_id, lang)?;
-    let user = user_id(&user, lang)?;
-    let request: LinkRequest = serde_json::from_slice(&body).map_err(|e| {
-        invalid(
-            lang,
-            format!("The body must be {{\"salesforce_user_id\": \"005…\"}}: {e}"),
-            format!("本文は {{\"salesforce_user_id\": \"005…\"}} の形式で送ってください: {e}"),
-        )
-    })?;
-    let wanted = request.salesforce_user_id.trim().to_owned();
-    if !salesforce_user_id(&wanted) {
-        return Err(invalid(
-            lang,
-            format!(
-                "salesforce_user_id {wanted:?} is not a Salesforce user id (15 or 18 letters and digits starting with 005)."
-            ),
-            format!(
-                "salesforce_user_id {wanted:?} は Salesforce のユーザー ID ではありません(005 で始まる 15 桁または 18 桁の英数字)。"
-            ),
-        ));
-    }
+    let refused = |refusal| link_problem(&refusal, lang);
+    let user = user_link::user_id(&user).map_err(refused)?;
+    let wanted = user_link::requested(&body).map_err(refused)?;
     require_connection(&api, &tenant, lang).await?;
-    let found = {
+    let found = with_org(&api, &tenant, lang, |client| {
         let wanted = wanted.clone();
-        with_org(&api, &tenant, lang, move |client| {
-            let wanted = wanted.clone();
-            async move { fa_salesforce::users::user(&client, &wanted).await }
-        })
-        .await?
-    };
-    let Some(found) = found else {
-        return Err(LocalizedProblem::new(
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_salesforce_user",
-                "Unknown Salesforce user",
-                Text::new(
-                    format!("The org has no user {wanted}. Pick a user from the CRM user list."),
-                    format!("組織にユーザー {wanted} は存在しません。CRM ユーザー一覧から選んでください。"),
-                ),
-            ),
-            lang,
-        ));
-    };
-    if !found.active {
-        return Err(LocalizedProblem::new(
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "inactive_salesforce_user",
-                "Inactive Salesforce user",
-                Text::new(
-                    format!(
-                        "Salesforce user {} ({}) is inactive. Reactivate them in Salesforce or pick an active user.",
-                        found.name, found.id
-                    ),
-                    format!(
-                        "Salesforce ユーザー {}({})は無効です。Salesforce で有効にするか、有効なユーザーを選んでください。",
-                        found.name, found.id
-                    ),
-                ),
-            ),
-            lang,
-        ));
-    }
-    let link = user_link::put(&api.pool, &tenant, &user, &found.id, &found.name)
+        async move { fa_salesforce::users::user(&client, wanted.as_str()).await }
+    })
+    .await?;
+    let found = user_link::linkable(found, &wanted).map_err(refused)?;
+    let link = user_link::put(&api.pool, &tenant, user, &found.id, &found.name)
         .await
         .map_err(|e| LocalizedProblem::internal(lang, "storing the user link", &e))?
         .ok_or_else(|| LocalizedProblem::new(Problem::not_connected(tenant.as_str()), lang))?;
@@ -566,26 +406,19 @@ async fn link_user(
     Ok(Json(link).into_response())
 }
 
-async fn unlink_user(State(api): Shared, Path((tenant_id, user)): Path<(String, String)>, lang: Lang) -> Answer {
-    let tenant = tenant(&tenant_id, lang)?;
-    let user = user_id(&user, lang)?;
+async fn unlink_user(
+    State(api): Shared,
+    TenantPath(tenant): TenantPath,
+    Path((_, user)): Path<(String, String)>,
+    lang: Lang,
+) -> Answer {
+    let user = user_link::user_id(&user).map_err(|refusal| link_problem(&refusal, lang))?;
     require_connection(&api, &tenant, lang).await?;
-    let deleted = user_link::delete(&api.pool, &tenant, &user)
+    let deleted = user_link::delete(&api.pool, &tenant, user)
         .await
         .map_err(|e| LocalizedProblem::internal(lang, "deleting the user link", &e))?;
     if !deleted {
-        return Err(LocalizedProblem::new(
-            Problem::new(
-                StatusCode::NOT_FOUND,
-                "not_linked",
-                "Not linked",
-                Text::new(
-                    format!("Front Agent user {user} has no Salesforce link."),
-                    format!("Front Agent ユーザー {user} は Salesforce と連携されていません。"),
-                ),
-            ),
-            lang,
-        ));
+        return Err(link_problem(&user_link::Refusal::NotLinked(user.to_owned()), lang));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

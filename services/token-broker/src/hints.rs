@@ -1,17 +1,19 @@
 //! What to tell an admin, in English and Japanese, when what they entered in
 //! the connection form does not work: the setting to fix, in the words of the
-//! setup screens they used (setup-vocabulary.md). A bare `invalid_grant` or
+//! setup screens they used (docs/salesforce-facts.md ("Setup vocabulary")). A bare `invalid_grant` or
 //! "not a key" helps nobody.
 //!
-//! Two things go wrong: Salesforce refuses the token exchange ([`Cause`],
-//! classified from its answer), or the pasted private key is no usable key
-//! ([`key_hint`] for a [`KeyRefusal`]). The wording lives here, beside the
-//! admin API that shows it, so the domain types say only what is wrong and
-//! never depend on the admin API's [`Text`].
+//! What goes wrong: Salesforce refuses the token exchange ([`Cause`],
+//! classified from its answer), the pasted private key is no usable key
+//! ([`key_hint`] for a [`KeyRefusal`]), a field of the connection form is
+//! wrong ([`registration_hint`]), or a user link cannot be made
+//! ([`link_hint`]). The wording lives here, beside the admin API that shows
+//! it, so the domain types say only what is wrong and never depend on the
+//! admin API's [`Text`].
 
 use fa_runtime::admin::Text;
 
-use crate::private_key::KeyRefusal;
+use crate::{private_key::KeyRefusal, registration, user_link};
 
 /// What a refusal most likely means, decided from Salesforce's `error` and
 /// `error_description` alone.
@@ -228,6 +230,84 @@ pub fn key_hint(refusal: &KeyRefusal) -> Text {
         KeyRefusal::NotAKey => Text::new(
             format!("The pasted text is not a private key, or part of it is missing. {COPY_KEY_EN}"),
             format!("貼り付けられた内容は秘密鍵ではないか、一部が欠けています。{COPY_KEY_JA}"),
+        ),
+    }
+}
+
+/// What is wrong with a field of the connection form, and what to enter.
+pub fn registration_hint(refusal: &registration::Refusal) -> Text {
+    use registration::Refusal;
+    match refusal {
+        Refusal::Body(e) => Text::new(
+            format!(
+                "The body is not a valid connection request: {e}. Send consumer_key, username, private_key and objects."
+            ),
+            format!(
+                "リクエストの内容が正しくありません: {e}。consumer_key、username、private_key、objects を送ってください。"
+            ),
+        ),
+        Refusal::ConsumerKey => Text::new(
+            "consumer_key must be the Consumer Key of the connected app (1 to 512 characters).",
+            "consumer_key には接続アプリケーションの「コンシューマー鍵」を指定してください(1〜512 文字)。",
+        ),
+        Refusal::Username => Text::new(
+            "username must be the Salesforce username (an e-mail-like login, 3 to 255 characters).",
+            "username には Salesforce のユーザー名(メールアドレス形式のログイン ID、3〜255 文字)を指定してください。",
+        ),
+        Refusal::PrivateKeyLength => Text::new(
+            "private_key must be the text of server.key (at most 20,000 characters).",
+            "private_key には server.key の内容を貼り付けてください(20,000 文字以内)。",
+        ),
+        Refusal::UnknownObject(name) => Text::new(
+            format!("objects may only name Lead, Contact and Account, not {name:?}."),
+            format!("objects に指定できるのは Lead、Contact、Account のみです({name:?} は指定できません)。"),
+        ),
+        Refusal::DuplicateObject(name) => {
+            Text::new(format!("objects names {name} twice."), format!("objects に {name} が 2 回指定されています。"))
+        }
+        Refusal::NoObjects => Text::new(
+            "objects must name at least one of Lead, Contact, Account.",
+            "objects には Lead、Contact、Account のうち少なくとも 1 つを指定してください。",
+        ),
+        Refusal::LoginUrl { url, refusal } => refusal.message(url),
+        Refusal::Key(refusal) => key_hint(refusal),
+    }
+}
+
+/// Why a Front Agent user cannot be linked (or unlinked) as asked, and what
+/// to do instead.
+pub fn link_hint(refusal: &user_link::Refusal) -> Text {
+    use user_link::Refusal;
+    match refusal {
+        Refusal::UserId => Text::new(
+            "The Front Agent user id in the path must be 1 to 128 characters.",
+            "パスの Front Agent ユーザー ID は 1〜128 文字で指定してください。",
+        ),
+        Refusal::Body(e) => Text::new(
+            format!("The body must be {{\"salesforce_user_id\": \"005…\"}}: {e}"),
+            format!("本文は {{\"salesforce_user_id\": \"005…\"}} の形式で送ってください: {e}"),
+        ),
+        Refusal::NotAUserId(wanted) => Text::new(
+            format!(
+                "salesforce_user_id {wanted:?} is not a Salesforce user id (15 or 18 letters and digits starting with 005)."
+            ),
+            format!(
+                "salesforce_user_id {wanted:?} は Salesforce のユーザー ID ではありません(005 で始まる 15 桁または 18 桁の英数字)。"
+            ),
+        ),
+        Refusal::Unknown(wanted) => Text::new(
+            format!("The org has no user {wanted}. Pick a user from the CRM user list."),
+            format!("組織にユーザー {wanted} は存在しません。CRM ユーザー一覧から選んでください。"),
+        ),
+        Refusal::Inactive { id, name } => Text::new(
+            format!("Salesforce user {name} ({id}) is inactive. Reactivate them in Salesforce or pick an active user."),
+            format!(
+                "Salesforce ユーザー {name}({id})は無効です。Salesforce で有効にするか、有効なユーザーを選んでください。"
+            ),
+        ),
+        Refusal::NotLinked(user) => Text::new(
+            format!("Front Agent user {user} has no Salesforce link."),
+            format!("Front Agent ユーザー {user} は Salesforce と連携されていません。"),
         ),
     }
 }

@@ -7,11 +7,13 @@
 //!
 //! Module map, one noun each:
 //! - [`api`]: the admin API (admin-api.yaml, `token-broker` paths).
+//! - [`registration`]: the connection form's fields, checked.
 //! - [`private_key`]: the pasted key, parsed in every form admins paste it.
 //! - [`sealed`]: keys at rest under AES-256-GCM with a key id.
 //! - [`login_url`]: the login URL allowlist.
 //! - [`hints`]: what to tell the admin: Salesforce's login refusals as the
-//!   setting to fix, the pasted key's refusals as what to paste instead.
+//!   setting to fix, the pasted key's refusals as what to paste instead,
+//!   the connection form's and the user links' refusals.
 //! - [`connection`], [`user_link`]: the rows.
 //! - [`token`]: the per-tenant token cache and the JWT bearer exchange.
 //! - [`token_queue`]: the token service on RabbitMQ (`fa_tokens` is its
@@ -31,6 +33,7 @@ pub mod connection;
 pub mod hints;
 pub mod login_url;
 pub mod private_key;
+pub mod registration;
 pub mod requesters;
 pub mod sealed;
 pub mod token;

@@ -43,7 +43,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The reply's error code.
-    pub const CODE: &str = "requester_not_allowed";
+    pub const CODE: fa_tokens::ErrorCode = fa_tokens::ErrorCode::RequesterNotAllowed;
 }
 
 impl Requesters {

@@ -1,7 +1,7 @@
 //! Access tokens: minted by the OAuth 2.0 JWT bearer exchange, cached per
 //! tenant, and shared by every caller.
 //!
-//! Salesforce gives no expiry and no refresh token (api-facts §1): a token
+//! Salesforce gives no expiry and no refresh token (docs/salesforce-facts.md §1): a token
 //! lives until a call answers `INVALID_SESSION_ID`. So a token is cached
 //! until a caller reports it invalid, by its `token_id`. Per tenant one
 //! exchange runs at a time and everyone waiting shares its result: 200 cold
@@ -27,6 +27,7 @@ use std::{
 
 use fa_messages::TenantId;
 use fa_salesforce::oauth::{self, ExchangeError, TokenGrant};
+use fa_tokens::{ErrorCode, TokenSource};
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgPool;
 
@@ -120,14 +121,14 @@ pub enum TokenError {
 
 impl TokenError {
     /// The stable code callers branch on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::NotConnected(_) => "not_connected",
-            Self::Rejected { .. } => "salesforce_rejected",
-            Self::Unreachable(_) => "salesforce_unreachable",
-            Self::LoginUrlNotAllowed(_) => "login_url_not_allowed",
+            Self::NotConnected(_) => ErrorCode::NotConnected,
+            Self::Rejected { .. } => ErrorCode::SalesforceRejected,
+            Self::Unreachable(_) => ErrorCode::SalesforceUnreachable,
+            Self::LoginUrlNotAllowed(_) => ErrorCode::LoginUrlNotAllowed,
             Self::InstanceUrlNotAllowed(_) => InstanceUrlRefusal::CODE,
-            Self::Internal(_) => "internal_error",
+            Self::Internal(_) => ErrorCode::InternalError,
         }
     }
 }
@@ -186,6 +187,12 @@ impl Tokens {
             .entry(tenant.as_str().to_owned())
             .or_insert_with(|| Arc::new(Slot { state: tokio::sync::Mutex::new(State::Empty) }))
             .clone()
+    }
+
+    /// The tenant's tokens, as a [`TokenSource`] for
+    /// [`fa_tokens::with_fresh_token`].
+    pub fn of<'a>(&'a self, tenant: &'a TenantId) -> TenantTokens<'a> {
+        TenantTokens { tokens: self, tenant }
     }
 
     /// The tenant's current token; a new one when `invalid` names the
@@ -384,7 +391,7 @@ impl Tokens {
                 Ok(issued)
             }
             Err((error, detail)) => {
-                tracing::warn!(tenant_id = %tenant, code = error.code(), detail = %detail, "token exchange failed; the connection is failing");
+                tracing::warn!(tenant_id = %tenant, code = %error.code(), detail = %detail, "token exchange failed; the connection is failing");
                 record_failure(&self.pool, tenant, error.code(), &detail).await;
                 Err(error)
             }
@@ -393,6 +400,35 @@ impl Tokens {
 }
 
 use State::{Empty, Failed, Ready};
+
+/// One tenant's tokens from the broker's own cache ([`Tokens::of`]): a
+/// fresh token is the report of the refused one by its `token_id`, as a
+/// caller over RabbitMQ makes it.
+pub struct TenantTokens<'a> {
+    tokens: &'a Tokens,
+    tenant: &'a TenantId,
+}
+
+impl TokenSource for TenantTokens<'_> {
+    type Token = Arc<Issued>;
+    type Error = TokenError;
+
+    fn tenant(&self) -> &TenantId {
+        self.tenant
+    }
+
+    fn token_id<'t>(&self, token: &'t Arc<Issued>) -> &'t str {
+        &token.token_id
+    }
+
+    async fn token(&self) -> Result<Arc<Issued>, TokenError> {
+        self.tokens.get(self.tenant, None).await
+    }
+
+    async fn refresh(&self, stale: &Arc<Issued>) -> Result<Arc<Issued>, TokenError> {
+        self.tokens.get(self.tenant, Some(&stale.token_id)).await
+    }
+}
 
 /// A replica hearing that a connection was removed or replaced (by another
 /// replica, or by itself) retires the token it holds for it.
@@ -404,9 +440,10 @@ impl fa_amqp::Listener for News {
             tracing::warn!("unreadable news on {}; ignored", fa_tokens::CONNECTIONS_EXCHANGE);
             return;
         };
-        let Ok(tenant) = TenantId::new(retired.tenant_id) else { return };
         let tokens = self.0.clone();
-        tokio::spawn(async move { tokens.retire(&tenant, retired.generation, retired.keep_token_id.as_deref()).await });
+        tokio::spawn(async move {
+            tokens.retire(&retired.tenant_id, retired.generation, retired.keep_token_id.as_deref()).await;
+        });
     }
 
     /// Nothing to catch up on: a token is handed out only after its
@@ -416,8 +453,8 @@ impl fa_amqp::Listener for News {
 
 /// Shows the admin why the connection fails (its `last_error`); a database
 /// that cannot take it is logged, the failure itself is still answered.
-async fn record_failure(pool: &PgPool, tenant: &TenantId, code: &str, detail: &str) {
-    if let Err(db) = connection::record_failure(pool, tenant, code, detail).await {
+async fn record_failure(pool: &PgPool, tenant: &TenantId, code: ErrorCode, detail: &str) {
+    if let Err(db) = connection::record_failure(pool, tenant, code.as_str(), detail).await {
         tracing::warn!(tenant_id = %tenant, error = %db, "could not record the failure on the connection");
     }
 }

@@ -6,13 +6,12 @@
 use std::sync::Arc;
 
 use fa_amqp::{RpcHandler, RpcRequest};
-use fa_messages::TenantId;
-use fa_tokens::{TokenReply, TokenRequest};
+use fa_tokens::{ErrorCode, TokenReply, TokenRequest};
 use secrecy::ExposeSecret as _;
 
 use crate::{
     requesters::{Refusal, Requesters},
-    token::{TokenError, Tokens},
+    token::Tokens,
 };
 
 /// Answers token requests.
@@ -35,18 +34,15 @@ impl TokenQueue {
                 tenant_id = request.tenant_id().unwrap_or_default(),
                 "a token request refused: {refusal}"
             );
-            metrics::counter!("fa_token_requests_refused_total", "reason" => Refusal::CODE).increment(1);
+            metrics::counter!("fa_token_requests_refused_total", "reason" => Refusal::CODE.as_str()).increment(1);
             return error(Refusal::CODE, refusal.to_string());
         }
+        // The tenant id is checked as the request is read.
         let request: TokenRequest = match serde_json::from_slice(&request.body) {
             Ok(r) => r,
-            Err(e) => return error("invalid_request", format!("not a token request: {e}")),
+            Err(e) => return error(ErrorCode::InvalidRequest, format!("not a token request: {e}")),
         };
-        let tenant = match TenantId::new(request.tenant_id) {
-            Ok(t) => t,
-            Err(e) => return error("invalid_request", e.to_string()),
-        };
-        match self.tokens.get(&tenant, request.invalid_token_id.as_deref()).await {
+        match self.tokens.get(&request.tenant_id, request.invalid_token_id.as_deref()).await {
             Ok(issued) => TokenReply::Token {
                 access_token: issued.access_token.expose_secret().to_owned(),
                 instance_url: issued.instance_url.clone(),
@@ -55,14 +51,13 @@ impl TokenQueue {
                 user_id: issued.user_id.clone(),
                 generation: issued.generation,
             },
-            Err(e @ TokenError::NotConnected(_)) => error(e.code(), e.to_string()),
             Err(e) => error(e.code(), e.to_string()),
         }
     }
 }
 
-fn error(code: &str, message: String) -> TokenReply {
-    TokenReply::Error { code: code.to_owned(), message }
+fn error(code: ErrorCode, message: String) -> TokenReply {
+    TokenReply::Error { code, message }
 }
 
 impl RpcHandler for TokenQueue {

@@ -2,10 +2,70 @@
 //! (docs/behaviour.md §2): the activity-writer makes the linked user the owner of
 //! the Tasks of that user's calls (§4).
 
-use fa_messages::{TenantId, timestamp::format_utc_millis};
-use serde::Serialize;
+use fa_messages::{SalesforceId, TenantId, timestamp::format_utc_millis};
+use fa_salesforce::users::User;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use time::OffsetDateTime;
+
+/// Why a link was not made or removed. Its words for the admin are
+/// [`crate::hints::link_hint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The path's Front Agent user id is not 1 to 128 characters without
+    /// control characters.
+    UserId,
+    /// The body is not `{"salesforce_user_id": "005…"}` (serde's words).
+    Body(String),
+    /// `salesforce_user_id`, as sent, is not the id of a Salesforce user.
+    NotAUserId(String),
+    /// The org has no such user.
+    Unknown(SalesforceId),
+    /// The user is inactive.
+    Inactive {
+        /// Their id.
+        id: String,
+        /// Their name.
+        name: String,
+    },
+    /// The Front Agent user has no link to remove.
+    NotLinked(String),
+}
+
+/// The key prefix of Salesforce's User ids.
+const USER_PREFIX: &str = "005";
+
+/// The Front Agent user id of a path.
+pub fn user_id(text: &str) -> Result<&str, Refusal> {
+    let length = text.chars().count();
+    if (1..=128).contains(&length) && !text.chars().any(char::is_control) { Ok(text) } else { Err(Refusal::UserId) }
+}
+
+#[derive(Deserialize)]
+struct LinkRequest {
+    salesforce_user_id: String,
+}
+
+/// The Salesforce user a link request's body names (15 or 18 characters,
+/// starting with `005`), in its 18-character form.
+pub fn requested(body: &[u8]) -> Result<SalesforceId, Refusal> {
+    let request: LinkRequest = serde_json::from_slice(body).map_err(|e| Refusal::Body(e.to_string()))?;
+    let wanted = request.salesforce_user_id.trim();
+    SalesforceId::new(wanted)
+        .ok()
+        .filter(|id| id.key_prefix() == USER_PREFIX)
+        .ok_or_else(|| Refusal::NotAUserId(wanted.to_owned()))
+}
+
+/// The user the org has for `wanted`, when a link may name them: one that
+/// exists and is active.
+pub fn linkable(found: Option<User>, wanted: &SalesforceId) -> Result<User, Refusal> {
+    match found {
+        None => Err(Refusal::Unknown(wanted.clone())),
+        Some(user) if !user.active => Err(Refusal::Inactive { id: user.id, name: user.name }),
+        Some(user) => Ok(user),
+    }
+}
 
 /// One link, as the admin API shows it (admin-api.yaml `UserLink`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,17 +1,19 @@
 //! What the admin APIs of the token-broker and the importer share
 //! (admin-api.yaml): the bearer token check and the limits every admin
-//! router is served behind ([`protect`]), the language of messages, and
-//! RFC 9457 problem documents with a stable `code`.
+//! router is served behind ([`protect`]), the language of messages, the
+//! path's checked tenant id ([`TenantPath`]), and RFC 9457 problem documents
+//! with a stable `code`.
 
-use std::{borrow::Cow, sync::Arc, time::Duration};
+use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::{FromRequestParts, Request, State},
+    extract::{FromRequestParts, Path, Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
+use fa_messages::TenantId;
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::Semaphore;
 
@@ -65,6 +67,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Self::from_accept_language(parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())))
+    }
+}
+
+/// The `{tenant_id}` of an admin path, checked: a handler that takes it sees
+/// only a [`TenantId`]. A malformed one is answered before the handler runs,
+/// 400 `invalid_request` ([`Problem::invalid_tenant_id`]) in the request's
+/// language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantPath(pub TenantId);
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let lang = Lang::from_accept_language(parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some(text) = params.get("tenant_id") else {
+            tracing::error!(path = %parts.uri.path(), "TenantPath on a route without {{tenant_id}}");
+            return Err(Problem::internal().render(lang));
+        };
+        TenantId::new(text.as_str()).map(Self).map_err(|e| Problem::invalid_tenant_id(e.reason()).render(lang))
     }
 }
 
@@ -414,6 +439,29 @@ mod tests {
         assert!(finished.load(std::sync::atomic::Ordering::SeqCst), "the work was not cut off");
         let (status, _, body) = get(&url, TOKEN).await;
         assert_eq!(status, 504, "the slot is free again: {body}");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_tenant_id_in_the_path_never_reaches_the_handler() {
+        let routes = Router::new().route(
+            "/v1/tenants/{tenant_id}/things/{thing}",
+            axum::routing::get(|TenantPath(tenant): TenantPath| async move { tenant.to_string() }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}/v1/tenants", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, routes).await });
+        let ask = |path: String, lang: &'static str| async move {
+            let response =
+                reqwest::Client::new().get(path).header("Accept-Language", lang).send().await.expect("answer");
+            (response.status().as_u16(), response.text().await.expect("body"))
+        };
+
+        assert_eq!(ask(format!("{base}/acme-jp/things/1"), "en").await, (200, "acme-jp".to_owned()));
+        let (status, body) = ask(format!("{base}/-acme/things/1"), "ja").await;
+        let body: serde_json::Value = serde_json::from_str(&body).expect("a problem document");
+        assert_eq!((status, body["code"].as_str()), (400, Some("invalid_request")), "{body}");
+        let expected = Problem::invalid_tenant_id("must start with an ASCII letter or digit");
+        assert_eq!(body["detail"].as_str(), Some(expected.detail.get(Lang::Ja)), "{body}");
     }
 
     #[test]

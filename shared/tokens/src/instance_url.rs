@@ -3,7 +3,7 @@
 //! A token is sent, with every API call, to the `instance_url` that came
 //! with it; whoever names that URL receives the token (and the customer data
 //! of the calls). Salesforce's own answers name an `https` host under
-//! `salesforce.com` (api-facts §1: `https://yourInstance.salesforce.com`,
+//! `salesforce.com` (docs/salesforce-facts.md §1: `https://yourInstance.salesforce.com`,
 //! `https://<MyDomain>.my.salesforce.com`), so that is what is accepted
 //! anywhere. Two checks use this module:
 //!
@@ -47,7 +47,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The stable code a refused token is reported with.
-    pub const CODE: &'static str = "instance_url_not_allowed";
+    pub const CODE: crate::ErrorCode = crate::ErrorCode::InstanceUrlNotAllowed;
 }
 
 /// An `instance_url` taken apart, lower-cased.

@@ -2,16 +2,17 @@
 //! token-broker over RabbitMQ request/reply ([`protocol`]).
 //!
 //! [`TokenClient`] keeps each tenant's token in a local cache, so a
-//! Salesforce call costs no round trip to the broker; asks the broker once
-//! however many tasks want a token for the same tenant at once; and, through
-//! [`TokenClient::with_token`], answers Salesforce's `INVALID_SESSION_ID`
-//! with one retry on a fresh token. Only the token-broker ever sees a private
-//! key; callers only ever see access tokens, and use one only if its
-//! `instance_url` is a Salesforce host (or loopback, for sfsim): see
-//! [`instance_url`].
+//! Salesforce call costs no round trip to the broker, and asks the broker
+//! once however many tasks want a token for the same tenant at once.
+//! [`refresh`] is the one answer to Salesforce's `INVALID_SESSION_ID` (a
+//! fresh token and one retry), for every service and whatever the token's
+//! source. Only the token-broker ever sees a private key; callers only ever
+//! see access tokens, and use one only if its `instance_url` is a Salesforce
+//! host (or loopback, for sfsim): see [`instance_url`].
 
 pub mod instance_url;
 pub mod protocol;
+pub mod refresh;
 
 use std::{
     collections::HashMap,
@@ -21,10 +22,11 @@ use std::{
 };
 
 use fa_amqp::{Broker, Listening, RpcClient, RpcError};
-use fa_salesforce::Retry;
+use fa_messages::{InvalidId, TenantId};
 use secrecy::SecretString;
 
-pub use protocol::{AccessToken, CONNECTIONS_EXCHANGE, QUEUE, Retired, TokenReply, TokenRequest};
+pub use protocol::{AccessToken, CONNECTIONS_EXCHANGE, ErrorCode, QUEUE, Retired, TokenReply, TokenRequest};
+pub use refresh::{CallError, Session, TokenSource, with_fresh_token};
 
 /// Why there is no token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,17 +35,18 @@ pub enum TokenError {
     #[error("tenant {tenant} has no Salesforce connection")]
     NotConnected {
         /// The tenant.
-        tenant: String,
+        tenant: TenantId,
     },
     /// No usable token: the broker could not get one (Salesforce refused the
     /// exchange or did not answer; the connection shows the reason to the
-    /// admin), or the token named an `instance_url` that is not Salesforce
-    /// (`instance_url_not_allowed`) and was not used.
+    /// admin), the token named an `instance_url` that is not Salesforce
+    /// (`instance_url_not_allowed`) and was not used, or the tenant id is
+    /// none (`invalid_request`).
     #[error("no usable token from the token-broker ({code}): {message}")]
     Failed {
-        /// The broker's code, e.g. `salesforce_rejected`, or
-        /// `instance_url_not_allowed`.
-        code: String,
+        /// The broker's code, e.g. [`ErrorCode::SalesforceRejected`], or
+        /// [`ErrorCode::InstanceUrlNotAllowed`].
+        code: ErrorCode,
         /// What happened.
         message: String,
     },
@@ -55,25 +58,51 @@ pub enum TokenError {
 impl TokenError {
     /// The stable code: `not_connected`, the broker's code, or
     /// `token_broker_unavailable`.
-    pub fn code(&self) -> &str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::NotConnected { .. } => "not_connected",
-            Self::Failed { code, .. } => code,
-            Self::Unavailable(_) => "token_broker_unavailable",
+            Self::NotConnected { .. } => ErrorCode::NotConnected,
+            Self::Failed { code, .. } => *code,
+            Self::Unavailable(_) => ErrorCode::TokenBrokerUnavailable,
         }
     }
 }
 
-/// The failure of a call made with [`TokenClient::with_token`].
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    /// No token.
-    #[error(transparent)]
-    Token(#[from] TokenError),
-    /// Salesforce answered with an error (after the retry on a fresh token,
-    /// when it was `INVALID_SESSION_ID`).
-    #[error(transparent)]
-    Salesforce(#[from] fa_salesforce::Error),
+/// Text that is no tenant id, refused as the broker refuses it
+/// (`invalid_request`).
+impl From<InvalidId> for TokenError {
+    fn from(e: InvalidId) -> Self {
+        Self::Failed { code: ErrorCode::InvalidRequest, message: e.to_string() }
+    }
+}
+
+/// A tenant as [`TokenClient`] is asked about it. The services pass their
+/// checked [`TenantId`]; text (tests, tools) is checked on the way in, and
+/// text that is no tenant id gets `invalid_request` without a round trip, as
+/// the broker would answer it.
+pub trait IntoTenantId {
+    /// The tenant id.
+    ///
+    /// # Errors
+    /// [`InvalidId`] for text that is no tenant id.
+    fn into_tenant_id(self) -> Result<TenantId, InvalidId>;
+}
+
+impl IntoTenantId for TenantId {
+    fn into_tenant_id(self) -> Result<TenantId, InvalidId> {
+        Ok(self)
+    }
+}
+
+impl IntoTenantId for &TenantId {
+    fn into_tenant_id(self) -> Result<TenantId, InvalidId> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoTenantId for &str {
+    fn into_tenant_id(self) -> Result<TenantId, InvalidId> {
+        TenantId::new(self)
+    }
 }
 
 type TenantSlot = Arc<tokio::sync::Mutex<Option<Arc<AccessToken>>>>;
@@ -96,16 +125,16 @@ pub struct TokenClient {
 /// The cached tokens and the generations retired, shared with the listener.
 #[derive(Default)]
 struct Cache {
-    tenants: Mutex<HashMap<String, TenantSlot>>,
-    retired: Mutex<HashMap<String, i64>>,
+    tenants: Mutex<HashMap<TenantId, TenantSlot>>,
+    retired: Mutex<HashMap<TenantId, i64>>,
 }
 
 impl Cache {
-    fn tenants(&self) -> std::sync::MutexGuard<'_, HashMap<String, TenantSlot>> {
+    fn tenants(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, TenantSlot>> {
         self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn is_retired(&self, tenant: &str, generation: i64) -> bool {
+    fn is_retired(&self, tenant: &TenantId, generation: i64) -> bool {
         let retired = self.retired.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         retired.get(tenant).is_some_and(|&up_to| generation <= up_to)
     }
@@ -145,55 +174,69 @@ impl TokenClient {
         Self { rpc: RpcClient::new(broker), timeout, cache, _listening: Arc::new(listening) }
     }
 
-    fn slot(&self, tenant: &str) -> TenantSlot {
-        self.cache.tenants().entry(tenant.to_owned()).or_default().clone()
+    fn slot(&self, tenant: &TenantId) -> TenantSlot {
+        self.cache.tenants().entry(tenant.clone()).or_default().clone()
+    }
+
+    /// The tenant's tokens, as a [`TokenSource`] for [`with_fresh_token`]
+    /// and [`Session`].
+    pub fn tenant<'a>(&'a self, tenant: &'a TenantId) -> TenantTokens<'a> {
+        TenantTokens { client: self, tenant }
     }
 
     /// The tenant's token: from the local cache, else from the broker (one
     /// request however many tasks ask at once).
-    pub async fn token(&self, tenant: &str) -> Result<Arc<AccessToken>, TokenError> {
-        let slot = self.slot(tenant);
+    pub async fn token(&self, tenant: impl IntoTenantId) -> Result<Arc<AccessToken>, TokenError> {
+        let tenant = tenant.into_tenant_id()?;
+        let slot = self.slot(&tenant);
         let mut held = slot.lock().await;
         if let Some(token) = &*held {
             metrics::counter!("fa_token_client_requests_total", "outcome" => "local").increment(1);
             return Ok(token.clone());
         }
-        let token = self.ask(TokenRequest { tenant_id: tenant.to_owned(), invalid_token_id: None }).await;
-        self.settle(tenant, &mut held, token)
+        let token = self.ask(TokenRequest { tenant_id: tenant.clone(), invalid_token_id: None }).await;
+        self.settle(&tenant, &mut held, token)
     }
 
     /// A fresh token after Salesforce refused `stale` with
     /// `INVALID_SESSION_ID`. When another task already replaced it, that
     /// replacement is returned without asking the broker.
-    pub async fn refresh(&self, tenant: &str, stale: &AccessToken) -> Result<Arc<AccessToken>, TokenError> {
-        let slot = self.slot(tenant);
+    pub async fn refresh(
+        &self,
+        tenant: impl IntoTenantId,
+        stale: &AccessToken,
+    ) -> Result<Arc<AccessToken>, TokenError> {
+        let tenant = tenant.into_tenant_id()?;
+        let slot = self.slot(&tenant);
         let mut held = slot.lock().await;
         if let Some(token) = &*held
             && token.token_id != stale.token_id
         {
             return Ok(token.clone());
         }
-        let request = TokenRequest { tenant_id: tenant.to_owned(), invalid_token_id: Some(stale.token_id.clone()) };
+        let request = TokenRequest { tenant_id: tenant.clone(), invalid_token_id: Some(stale.token_id.clone()) };
         let token = self.ask(request).await;
-        self.settle(tenant, &mut held, token)
+        self.settle(&tenant, &mut held, token)
     }
 
     /// Drops the tenant's cached token.
-    pub fn forget(&self, tenant: &str) {
-        self.cache.tenants().remove(tenant);
+    pub fn forget(&self, tenant: impl IntoTenantId) {
+        if let Ok(tenant) = tenant.into_tenant_id() {
+            self.cache.tenants().remove(&tenant);
+        }
     }
 
     fn settle(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         held: &mut Option<Arc<AccessToken>>,
         token: Result<AccessToken, TokenError>,
     ) -> Result<Arc<AccessToken>, TokenError> {
         let label = match &token {
             Ok(_) => "broker",
-            Err(e) => e.code(),
+            Err(e) => e.code().as_str(),
         };
-        metrics::counter!("fa_token_client_requests_total", "outcome" => label.to_owned()).increment(1);
+        metrics::counter!("fa_token_client_requests_total", "outcome" => label).increment(1);
         match token {
             Ok(token) => {
                 let token = Arc::new(token);
@@ -203,7 +246,7 @@ impl TokenClient {
             Err(e) => {
                 *held = None;
                 if matches!(e, TokenError::NotConnected { .. }) {
-                    self.forget(tenant);
+                    self.cache.tenants().remove(tenant);
                 }
                 Err(e)
             }
@@ -233,7 +276,7 @@ impl TokenClient {
         let mut attempt = 0;
         let reply = loop {
             attempt += 1;
-            match self.rpc.call(QUEUE, body.clone(), Some(&request.tenant_id), self.timeout).await {
+            match self.rpc.call(QUEUE, body.clone(), Some(request.tenant_id.as_str()), self.timeout).await {
                 Ok(reply) => break reply,
                 Err(RpcError::Disconnected) if attempt < 2 => continue,
                 Err(e) => return Err(TokenError::Unavailable(e.to_string())),
@@ -248,7 +291,7 @@ impl TokenClient {
                     tracing::warn!(tenant_id = %request.tenant_id, %token_id, reason = %refusal,
                         "refused a token whose instance_url is not Salesforce; the token is not used");
                     return Err(TokenError::Failed {
-                        code: instance_url::Refusal::CODE.to_owned(),
+                        code: instance_url::Refusal::CODE,
                         message: format!(
                             "{refusal}; the token was refused and not used (check the tenant's connection at the \
                              token-broker, and that only the token-broker serves {QUEUE})"
@@ -264,7 +307,7 @@ impl TokenClient {
                     generation,
                 })
             }
-            Ok(TokenReply::Error { code, .. }) if code == "not_connected" => {
+            Ok(TokenReply::Error { code: ErrorCode::NotConnected, .. }) => {
                 Err(TokenError::NotConnected { tenant: request.tenant_id.clone() })
             }
             Ok(TokenReply::Error { code, message }) => Err(TokenError::Failed { code, message }),
@@ -274,20 +317,44 @@ impl TokenClient {
 
     /// Runs `call` with the tenant's token; when Salesforce answers
     /// `INVALID_SESSION_ID` (the session expired or was revoked), gets a
-    /// fresh token and runs it once more.
-    pub async fn with_token<T, F, Fut>(&self, tenant: &str, mut call: F) -> Result<T, CallError>
+    /// fresh token and runs it once more ([`with_fresh_token`]).
+    ///
+    /// # Errors
+    /// As [`Session::call`].
+    pub async fn with_token<T, F, Fut>(&self, tenant: impl IntoTenantId, call: F) -> Result<T, CallError>
     where
         F: FnMut(Arc<AccessToken>) -> Fut,
         Fut: Future<Output = Result<T, fa_salesforce::Error>>,
     {
-        let token = self.token(tenant).await?;
-        match call(token.clone()).await {
-            Err(e) if e.retry() == Retry::RefreshToken => {
-                tracing::info!(tenant_id = tenant, token_id = %token.token_id, "Salesforce refused the session; retrying once with a fresh token");
-                let fresh = self.refresh(tenant, &token).await?;
-                Ok(call(fresh).await?)
-            }
-            other => Ok(other?),
-        }
+        let tenant = tenant.into_tenant_id().map_err(|e| CallError::Token(e.into()))?;
+        with_fresh_token(&self.tenant(&tenant), call).await
+    }
+}
+
+/// One tenant's tokens from a [`TokenClient`] ([`TokenClient::tenant`]).
+#[derive(Clone, Copy)]
+pub struct TenantTokens<'a> {
+    client: &'a TokenClient,
+    tenant: &'a TenantId,
+}
+
+impl TokenSource for TenantTokens<'_> {
+    type Token = Arc<AccessToken>;
+    type Error = TokenError;
+
+    fn tenant(&self) -> &TenantId {
+        self.tenant
+    }
+
+    fn token_id<'t>(&self, token: &'t Self::Token) -> &'t str {
+        &token.token_id
+    }
+
+    async fn token(&self) -> Result<Self::Token, TokenError> {
+        self.client.token(self.tenant).await
+    }
+
+    async fn refresh(&self, stale: &Self::Token) -> Result<Self::Token, TokenError> {
+        self.client.refresh(self.tenant, stale).await
     }
 }

@@ -6,6 +6,7 @@
 //! so they are never persisted and never logged; their `Debug` redacts the
 //! token.
 
+use fa_messages::TenantId;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -15,8 +16,8 @@ pub const QUEUE: &str = "token-broker.tokens";
 /// Asks for the tenant's token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRequest {
-    /// The tenant.
-    pub tenant_id: String,
+    /// The tenant (checked on both sides; on the wire, the id as text).
+    pub tenant_id: TenantId,
     /// The `token_id` of a token Salesforce just refused with
     /// `INVALID_SESSION_ID`: the broker mints a new one unless it already has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,12 +50,8 @@ pub enum TokenReply {
     },
     /// No token.
     Error {
-        /// `not_connected`, `salesforce_rejected`, `salesforce_unreachable`,
-        /// `instance_url_not_allowed` (Salesforce's answer named an
-        /// `instance_url` the broker does not send tokens to),
-        /// `requester_not_allowed` (the request's RabbitMQ user may not ask),
-        /// `invalid_request` or `internal_error`.
-        code: String,
+        /// Why (see [`ErrorCode`]).
+        code: ErrorCode,
         /// What happened.
         message: String,
     },
@@ -76,6 +73,70 @@ impl std::fmt::Debug for TokenReply {
                 f.debug_struct("Error").field("code", code).field("message", message).finish()
             }
         }
+    }
+}
+
+macro_rules! error_codes {
+    ($($(#[$attr:meta])* $variant:ident => $wire:literal,)*) => {
+        /// Why there is no token: the `code` of a [`TokenReply::Error`], and
+        /// of [`TokenError`](crate::TokenError). Each code's text is written
+        /// once, here; on the wire it is that text.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum ErrorCode {
+            $($(#[$attr])* #[doc = concat!("`", $wire, "`")] #[serde(rename = $wire)] $variant,)*
+        }
+
+        impl ErrorCode {
+            /// The code as it travels and as callers log and count it,
+            /// e.g. `not_connected`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $wire,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The tenant has no Salesforce connection.
+    NotConnected => "not_connected",
+    /// Salesforce refused the token exchange.
+    SalesforceRejected => "salesforce_rejected",
+    /// Salesforce's login URL did not answer.
+    SalesforceUnreachable => "salesforce_unreachable",
+    /// The stored login URL is not on the broker's allowlist.
+    LoginUrlNotAllowed => "login_url_not_allowed",
+    /// Salesforce's answer named an `instance_url` no token is sent to.
+    InstanceUrlNotAllowed => "instance_url_not_allowed",
+    /// The request's RabbitMQ user may not ask for tokens.
+    RequesterNotAllowed => "requester_not_allowed",
+    /// Not a token request, or no tenant id.
+    InvalidRequest => "invalid_request",
+    /// The broker failed on its side.
+    InternalError => "internal_error",
+    /// The broker did not answer (said by the client, never on the wire).
+    TokenBrokerUnavailable => "token_broker_unavailable",
+    /// A code this build does not know (from a newer token-broker).
+    #[serde(other)]
+    Unknown => "unknown",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -135,7 +196,7 @@ pub const CONNECTIONS_EXCHANGE: &str = "token-broker.connections";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Retired {
     /// The tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// Tokens of this generation and older are dead.
     pub generation: i64,
     /// A token that must not be revoked though old: after a re-connect with
@@ -173,6 +234,28 @@ mod tests {
         }
         let reply = format!("{:?}", Some(&reply));
         assert!(!reply.contains(SECRET), "{reply}");
+    }
+
+    #[test]
+    fn requests_and_error_codes_read_as_they_travel() {
+        let tenant = TenantId::new("acme").expect("tenant");
+        let request = TokenRequest { tenant_id: tenant.clone(), invalid_token_id: None };
+        assert_eq!(serde_json::to_string(&request).expect("json"), r#"{"tenant_id":"acme"}"#);
+        let request = TokenRequest { tenant_id: tenant, invalid_token_id: Some("0123".to_owned()) };
+        assert_eq!(serde_json::to_string(&request).expect("json"), r#"{"tenant_id":"acme","invalid_token_id":"0123"}"#);
+        assert!(serde_json::from_str::<TokenRequest>(r#"{"tenant_id":"not a tenant!"}"#).is_err());
+
+        let error = TokenReply::Error { code: ErrorCode::NotConnected, message: "none".to_owned() };
+        let json = serde_json::to_string(&error).expect("json");
+        assert_eq!(json, r#"{"result":"error","code":"not_connected","message":"none"}"#);
+        for code in [ErrorCode::InstanceUrlNotAllowed, ErrorCode::RequesterNotAllowed, ErrorCode::Unknown] {
+            let text = serde_json::to_string(&code).expect("json");
+            assert_eq!(text, format!("\"{}\"", code.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorCode>(&text).expect("code"), code);
+        }
+        let newer: ErrorCode = serde_json::from_str(r#""something_new""#).expect("an unknown code still reads");
+        assert_eq!(newer, ErrorCode::Unknown);
+        assert!(ErrorCode::NotConnected == "not_connected");
     }
 
     #[test]
