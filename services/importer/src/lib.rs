@@ -23,7 +23,8 @@
 //!   Agent hears of it; [`reconcile`]: when a run compares ids to find
 //!   records purged unseen (both pure); [`purged`]: the deleted list and
 //!   that comparison, run once a cursor is read to its end.
-//! - [`api`]: the admin API.
+//! - [`api`]: the admin API; [`imports`]: a tenant's imports as it shows
+//!   them.
 //!
 //! **Architecture invariant:** the watermark moves only past records whose
 //! `customer.upsert` the broker confirmed, together with every record
@@ -32,6 +33,7 @@
 pub mod api;
 pub mod commands;
 pub mod config;
+pub mod imports;
 pub mod index;
 pub mod lock;
 pub mod mapping;

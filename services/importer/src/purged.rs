@@ -13,7 +13,7 @@
 //!    counted in metrics.
 //!
 //! Emptying the bin moves the list's `earliestDateAvailable` to the newest
-//! purged deletion (api-facts.md §9), so a record purged by hand is behind
+//! purged deletion (docs/salesforce-facts.md §9), so a record purged by hand is behind
 //! the list's reach; the list is then what tells the run to compare ids at
 //! once. The window ends when the cursor's query was sent: a record deleted
 //! after that is still in the bin, and the next cursor announces it with
@@ -27,6 +27,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use fa_messages::{CustomerRemovedV1, RemovalReason, SObject, SalesforceId, SalesforceRef, TenantId};
+use fa_salesforce::replication::DeletedList;
 use fa_store::customer_index;
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -100,15 +101,7 @@ pub async fn look(
                 if let Some(usage) = org::spent(list.usage) {
                     return Ok(Err(Failure::Pause { reason: org::describe_usage(usage) }));
                 }
-                let ids: Vec<String> = list.deleted_records.iter().map(|d| d.id.clone()).collect();
-                let held = customer_index::held(pool, tenant.as_str(), organization_id, object.as_str(), &ids).await?;
-                for deleted in &list.deleted_records {
-                    // A version held newer than the deletion was undeleted
-                    // and published since: not gone.
-                    if held.get(&deleted.id).is_some_and(|at| *at < deleted.deleted_date) {
-                        gone.insert(deleted.id.clone(), deleted.deleted_date);
-                    }
-                }
+                gone = held_and_deleted(pool, tenant, object, organization_id, &list).await?;
                 looked_until = list.latest_date_covered.unwrap_or(end).clamp(last.looked_until, end);
                 Some(ListAnswer::Answered { earliest_available: list.earliest_date_available })
             }
@@ -132,16 +125,40 @@ pub async fn look(
             Err(failure) => return Ok(Err(failure)),
         }
     }
+    Ok(Ok(Found { gone: oldest_first(tenant, object, gone), next: Look { looked_until, compared_at } }))
+}
+
+/// The records of the deleted `list` that Front Agent holds, by id, with
+/// when they were deleted.
+async fn held_and_deleted(
+    pool: &PgPool,
+    tenant: &TenantId,
+    object: SObject,
+    organization_id: &str,
+    list: &DeletedList,
+) -> anyhow::Result<BTreeMap<String, OffsetDateTime>> {
+    let ids: Vec<String> = list.deleted_records.iter().map(|d| d.id.clone()).collect();
+    let held = customer_index::held(pool, tenant.as_str(), organization_id, object.as_str(), &ids).await?;
+    Ok(list
+        .deleted_records
+        .iter()
+        // A version held newer than the deletion was undeleted and
+        // published since: not gone.
+        .filter(|deleted| held.get(&deleted.id).is_some_and(|at| *at < deleted.deleted_date))
+        .map(|deleted| (deleted.id.clone(), deleted.deleted_date))
+        .collect())
+}
+
+/// The `customer.removed` of each record gone, oldest first.
+fn oldest_first(tenant: &TenantId, object: SObject, gone: BTreeMap<String, OffsetDateTime>) -> Vec<CustomerRemovedV1> {
     let mut gone: Vec<(OffsetDateTime, String)> = gone.into_iter().map(|(id, at)| (at, id)).collect();
     gone.sort();
-    let gone = gone
-        .into_iter()
+    gone.into_iter()
         .filter_map(|(at, id)| {
             let id = SalesforceId::new_18(&id).ok()?;
             Some(removal::message(tenant, SalesforceRef { object, id }, at, RemovalReason::Deleted, None))
         })
-        .collect();
-    Ok(Ok(Found { gone, next: Look { looked_until, compared_at } }))
+        .collect()
 }
 
 /// An id row of the comparison's cursor.

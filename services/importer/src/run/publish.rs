@@ -1,0 +1,152 @@
+//! Publishing a batch: removals decided against the customer index, the
+//! messages sent in read order with confirms, and what the broker
+//! confirmed counted and handed over to be written.
+
+use fa_messages::{CustomerRemovedV1, CustomerUpsertV1, ObjectCounts, SObject, SalesforceId, SalesforceRef, TenantId};
+use fa_store::customer_index;
+
+use super::{
+    Importer, RunState,
+    reader::Batch,
+    record::{Action, Outgoing},
+    tally::Tally,
+    writes::{Behind, Written},
+};
+use crate::removal;
+
+impl Importer {
+    /// Publishes one batch with confirms, in order, many in flight, and
+    /// counts what the broker confirmed. Returns what is left to write (the
+    /// index entries of the confirmed records and the removals to forget,
+    /// then the watermark past the last record confirmed with all before
+    /// it, then the run's counts), and why the broker failed part-way, if
+    /// it did.
+    pub(super) async fn publish(
+        &self,
+        tenant: &TenantId,
+        organization_id: &str,
+        object: SObject,
+        batch: Batch,
+        run: &mut RunState,
+    ) -> anyhow::Result<(Written, Option<String>)> {
+        let Batch { mut rows, cursor, .. } = batch;
+        for (record, _) in &mut rows {
+            match &mut record.action {
+                Action::Upsert(message) => message.import_run_id.clone_from(&run.run_id),
+                Action::Remove(message) => message.import_run_id.clone_from(&run.run_id),
+                _ => {}
+            }
+        }
+        let messages: Vec<Outgoing<'_>> = rows.iter().filter_map(|(record, _)| record.message()).collect();
+        // The messages before `unconfirmed` were confirmed, in order.
+        let (unconfirmed, failure) = match self.publish_in_order(&messages).await {
+            Ok(()) => (usize::MAX, None),
+            Err((index, e)) => (index, Some(e)),
+        };
+        drop(messages);
+        let mut tally = Tally::default();
+        let (entries, removed_ids) = tally.count(tenant, rows, unconfirmed, cursor);
+        let Tally { published, skipped, removed, republished, moved } = tally;
+        let counts = match run.counts.iter_mut().find(|c| c.object == object) {
+            Some(c) => c,
+            None => {
+                run.counts.push(ObjectCounts { object, published: 0, skipped: 0, removed: None });
+                run.counts.last_mut().ok_or_else(|| anyhow::anyhow!("counts"))?
+            }
+        };
+        counts.published += published;
+        counts.skipped += skipped;
+        if removed > 0 {
+            counts.removed = Some(counts.removed.unwrap_or(0) + removed);
+        }
+        run.budget = run.budget.saturating_sub(published + skipped + removed);
+        metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "published")
+            .increment(published);
+        metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "skipped")
+            .increment(skipped);
+        metrics::counter!("fa_import_records_total", "object" => object.as_str(), "outcome" => "republished")
+            .increment(republished);
+        let written = Written {
+            pool: self.pool.clone(),
+            tenant: tenant.clone(),
+            organization_id: organization_id.to_owned(),
+            object,
+            entries,
+            removed_ids,
+            moved,
+            run_id: run.run_id.clone(),
+            counts: serde_json::to_value(&run.counts)?,
+        };
+        Ok((written, failure))
+    }
+
+    /// Publishes `messages` in their order with confirms: each stretch of
+    /// one message type with many in flight, the next stretch once the one
+    /// before it is confirmed (removals are few, so stretches are long).
+    /// On failure, the index of the first message not confirmed.
+    pub(super) async fn publish_in_order(&self, messages: &[Outgoing<'_>]) -> Result<(), (usize, String)> {
+        let mut start = 0;
+        for stretch in messages.chunk_by(Outgoing::same_kind) {
+            let sent = match stretch[0] {
+                Outgoing::Upsert(_) => {
+                    let upserts: Vec<&CustomerUpsertV1> =
+                        stretch.iter().copied().filter_map(Outgoing::upsert).collect();
+                    self.broker
+                        .publish_all(upserts)
+                        .await
+                        .map_err(|(index, e)| (index, format!("publishing customer.upsert failed: {e}")))
+                }
+                Outgoing::Removed(_) => {
+                    let removals: Vec<&CustomerRemovedV1> =
+                        stretch.iter().copied().filter_map(Outgoing::removed).collect();
+                    self.broker
+                        .publish_all(removals)
+                        .await
+                        .map_err(|(index, e)| (index, format!("publishing customer.removed failed: {e}")))
+                }
+            };
+            sent.map_err(|(index, e)| (start + index, e))?;
+            start += stretch.len();
+        }
+        Ok(())
+    }
+
+    /// Decides, for the records of `batch` found gone, whether Front Agent
+    /// holds them (the customer index says): those it holds become
+    /// `customer.removed`, the others are passed over. The writes of the
+    /// batches before are waited for first, so the index is complete.
+    pub(super) async fn decide_removals(
+        &self,
+        tenant: &TenantId,
+        organization_id: &str,
+        object: SObject,
+        batch: &mut Batch,
+        behind: &mut Behind,
+    ) -> anyhow::Result<()> {
+        let gone: Vec<String> = batch
+            .rows
+            .iter()
+            .filter(|(record, _)| matches!(record.action, Action::Gone { .. }))
+            .map(|(record, _)| record.id.clone())
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        behind.wait().await?;
+        let held = customer_index::held(&self.pool, tenant.as_str(), organization_id, object.as_str(), &gone).await?;
+        for (record, _) in &mut batch.rows {
+            let Action::Gone { reason, successor } = &mut record.action else { continue };
+            record.action = match (held.contains_key(&record.id), SalesforceId::new_18(&record.id)) {
+                (true, Ok(id)) => Action::Remove(removal::message(
+                    tenant,
+                    SalesforceRef { object, id },
+                    record.modified_at,
+                    *reason,
+                    successor.take(),
+                )),
+                _ => Action::Unheld,
+            };
+        }
+        Ok(())
+    }
+}
