@@ -24,7 +24,7 @@ use std::{
 use fa_amqp::{Failure as Refusal, Outcome};
 use fa_messages::{AssistCompletedV1, LinkMethod, SObject, SalesforceId, SalesforceRef};
 use fa_phone::{E164, Region};
-use fa_salesforce::{ErrorCode, Retry, soql::quote, write::NewRecord};
+use fa_salesforce::{ErrorCode, ItemError, Retry, soql::quote, write::NewRecord};
 use fa_store::tenant::TenantConnection;
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -93,6 +93,47 @@ pub async fn resolve(
     // and have no link: most batches are resolved by that one call.
     let customer_ids: Vec<String> = events.iter().map(|e| e.customer.id.clone()).collect();
     let links = link::links(ctx.pool, ctx.tenant, &customer_ids).await?;
+    let (wanted, unnamed) = wanted_records(events, &customer_ids, &links);
+    let identities: Vec<Identity> = events.iter().map(|e| identity(e)).collect();
+    let alive_queries = alive_queries(&wanted);
+    let early: Vec<&Identity> = unnamed.iter().map(|i| &identities[*i]).collect();
+    let match_queries = candidate_queries(ctx, &early).await?;
+    let queries: Vec<String> = alive_queries.iter().chain(&match_queries).map(|(_, soql)| soql.clone()).collect();
+    let answers = match org.queries::<Row>(&queries).await {
+        Ok(answers) => answers,
+        Err(f) => return Ok(vec![Resolution::Stop(verdict::from_query_failure(&f)); events.len()]),
+    };
+    let (alive, mut candidates) = read_answers(&alive_queries, &match_queries, answers);
+
+    let (dead_links, late) = named_or_linked(events, &customer_ids, &links, &alive, &unnamed, &mut out);
+    forget_dead_links(ctx, &dead_links).await?;
+
+    // Rule 3 for the callers whose record or link turned out gone: a second
+    // look, only for them.
+    if !late.is_empty() {
+        look_again(ctx, org, &identities, &late, &mut candidates, &mut out).await?;
+    }
+
+    // Rule 3: match by phone, then e-mail.
+    choose_matches(&identities, &candidates, &mut out);
+
+    // Rule 4: a new record per new caller.
+    let new: Vec<usize> = (0..events.len()).filter(|i| out[*i].is_none()).collect();
+    if !new.is_empty() {
+        for (i, resolution) in create(ctx, org, events, &identities, &new).await? {
+            out[i] = Some(resolution);
+        }
+    }
+    Ok(finish(out))
+}
+
+/// The records rules 1 and 2 check alive, by object (the one each event
+/// names and the customer's link), and the events that have neither.
+fn wanted_records(
+    events: &[&AssistCompletedV1],
+    customer_ids: &[String],
+    links: &HashMap<String, SalesforceRef>,
+) -> (HashMap<SObject, BTreeSet<SalesforceId>>, Vec<usize>) {
     let mut wanted: HashMap<SObject, BTreeSet<SalesforceId>> = HashMap::new();
     let mut unnamed = Vec::new();
     for (i, event) in events.iter().enumerate() {
@@ -104,15 +145,16 @@ pub async fn resolve(
             wanted.entry(r.object).or_default().insert(r.id.clone());
         }
     }
-    let identities: Vec<Identity> = events.iter().map(|e| identity(e)).collect();
-    let alive_queries = alive_queries(&wanted);
-    let early: Vec<&Identity> = unnamed.iter().map(|i| &identities[*i]).collect();
-    let match_queries = candidate_queries(ctx, &early).await?;
-    let queries: Vec<String> = alive_queries.iter().chain(&match_queries).map(|(_, soql)| soql.clone()).collect();
-    let answers = match org.queries::<Row>(&queries).await {
-        Ok(answers) => answers,
-        Err(f) => return Ok(vec![Resolution::Stop(verdict::from_query_failure(&f)); events.len()]),
-    };
+    (wanted, unnamed)
+}
+
+/// The first call's answers, in the order its queries went: the live
+/// records, then rule 3's candidates.
+fn read_answers(
+    alive_queries: &[(SObject, String)],
+    match_queries: &[(SObject, String)],
+    answers: Vec<Vec<Row>>,
+) -> (Alive, Candidates) {
     let mut answers = answers.into_iter();
     let mut alive = HashMap::new();
     for ((object, _), rows) in alive_queries.iter().zip(answers.by_ref()) {
@@ -122,7 +164,21 @@ pub async fn resolve(
     for ((object, _), rows) in match_queries.iter().zip(answers) {
         candidates.read(*object, rows);
     }
+    (alive, candidates)
+}
 
+/// Rules 1 and 2: an event goes on the record it names, else on the
+/// customer's linked record, when that is alive. Returns the customers
+/// whose link is dead, and the events left without a record that rule 3
+/// has not looked for yet (they named a record or had a link).
+fn named_or_linked(
+    events: &[&AssistCompletedV1],
+    customer_ids: &[String],
+    links: &HashMap<String, SalesforceRef>,
+    alive: &Alive,
+    unnamed: &[usize],
+    out: &mut [Option<Resolution>],
+) -> (Vec<String>, Vec<usize>) {
     let mut dead_links = Vec::new();
     let mut late = Vec::new();
     for (i, event) in events.iter().enumerate() {
@@ -144,36 +200,54 @@ pub async fn resolve(
             late.push(i);
         }
     }
+    (dead_links, late)
+}
+
+/// Forgets the links to records gone from Salesforce, so those customers
+/// are matched again.
+async fn forget_dead_links(ctx: &Context<'_>, dead_links: &[String]) -> anyhow::Result<()> {
     if !dead_links.is_empty() {
         tracing::info!(
             tenant_id = ctx.tenant,
             count = dead_links.len(),
             "linked records are gone from Salesforce; matching those customers again"
         );
-        link::forget(ctx.pool, ctx.tenant, &dead_links).await?;
+        link::forget(ctx.pool, ctx.tenant, dead_links).await?;
     }
+    Ok(())
+}
 
-    // Rule 3 for the callers whose record or link turned out gone: a second
-    // look, only for them.
-    if !late.is_empty() {
-        let who: Vec<&Identity> = late.iter().map(|i| &identities[*i]).collect();
-        let queries = candidate_queries(ctx, &who).await?;
-        let soqls: Vec<String> = queries.iter().map(|(_, soql)| soql.clone()).collect();
-        match org.queries::<Row>(&soqls).await {
-            Ok(answers) => {
-                for ((object, _), rows) in queries.iter().zip(answers) {
-                    candidates.read(*object, rows);
-                }
+/// Rule 3's candidates for the events at `late`, in one more call; should
+/// it fail, those events stop.
+async fn look_again(
+    ctx: &Context<'_>,
+    org: &mut Org,
+    identities: &[Identity],
+    late: &[usize],
+    candidates: &mut Candidates,
+    out: &mut [Option<Resolution>],
+) -> anyhow::Result<()> {
+    let who: Vec<&Identity> = late.iter().map(|i| &identities[*i]).collect();
+    let queries = candidate_queries(ctx, &who).await?;
+    let soqls: Vec<String> = queries.iter().map(|(_, soql)| soql.clone()).collect();
+    match org.queries::<Row>(&soqls).await {
+        Ok(answers) => {
+            for ((object, _), rows) in queries.iter().zip(answers) {
+                candidates.read(*object, rows);
             }
-            Err(f) => {
-                for i in &late {
-                    out[*i] = Some(Resolution::Stop(verdict::from_query_failure(&f)));
-                }
+        }
+        Err(f) => {
+            for i in late {
+                out[*i] = Some(Resolution::Stop(verdict::from_query_failure(&f)));
             }
         }
     }
+    Ok(())
+}
 
-    // Rule 3: match by phone, then e-mail.
+/// Rule 3 for each event not resolved yet: the candidate
+/// [`matcher::choose`] picks, if any.
+fn choose_matches(identities: &[Identity], candidates: &Candidates, out: &mut [Option<Resolution>]) {
     for (i, who) in identities.iter().enumerate() {
         if out[i].is_some() {
             continue;
@@ -186,15 +260,6 @@ pub async fn resolve(
             });
         }
     }
-
-    // Rule 4: a new record per new caller.
-    let new: Vec<usize> = (0..events.len()).filter(|i| out[*i].is_none()).collect();
-    if !new.is_empty() {
-        for (i, resolution) in create(ctx, org, events, &identities, &new).await? {
-            out[i] = Some(resolution);
-        }
-    }
-    Ok(finish(out))
 }
 
 fn finish(out: Vec<Option<Resolution>>) -> Vec<Resolution> {
@@ -378,6 +443,10 @@ impl Candidates {
     }
 }
 
+/// A claim this writer won: its key, the events of that caller, and the
+/// record to create for them.
+type Won = (String, Vec<usize>, NewRecord);
+
 /// Rule 4 for the events at `new`: claims, then one Collections call for
 /// the records this writer won.
 async fn create(
@@ -387,69 +456,13 @@ async fn create(
     identities: &[Identity],
     new: &[usize],
 ) -> anyhow::Result<Vec<(usize, Resolution)>> {
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    for i in new {
-        let key = claim_key(events[*i], &identities[*i]);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(*i),
-            None => groups.push((key, vec![*i])),
-        }
-    }
+    let groups = group_by_claim(events, identities, new);
     let keys: Vec<String> = groups.iter().map(|(k, _)| k.clone()).collect();
     let mut claims = link::claim(ctx.pool, ctx.tenant, ctx.writer, &keys).await?;
-
-    // Wait, a little, for records other writers are creating right now.
-    let started = Instant::now();
-    let mut waited = false;
-    loop {
-        let held: Vec<String> = claims.iter().filter(|(_, c)| **c == Claim::Held).map(|(k, _)| k.clone()).collect();
-        if held.is_empty() || started.elapsed() >= CLAIM_WAIT {
-            break;
-        }
-        waited = true;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        claims.extend(link::held(ctx.pool, ctx.tenant, &held).await?);
-    }
-    if waited {
-        metrics::counter!("fa_activity_claims_waited_total", "service" => crate::SERVICE).increment(1);
-    }
+    wait_for_claims(ctx, &mut claims).await?;
 
     let mut out = Vec::new();
-    let mut won: Vec<(String, Vec<usize>, NewRecord)> = Vec::new();
-    for (key, members) in groups {
-        match claims.get(&key).cloned().unwrap_or(Claim::Held) {
-            Claim::Filled(target, how) => {
-                out.extend(
-                    members
-                        .into_iter()
-                        .map(|i| (i, Resolution::Found { target: target.clone(), account: None, linked: Some(how) })),
-                );
-            }
-            Claim::Held => {
-                tracing::info!(
-                    tenant_id = ctx.tenant,
-                    "another writer is still creating this caller's record; trying again shortly"
-                );
-                let outcome = Outcome::Retry {
-                    failure: Refusal::new("claim_pending", "another writer is creating this caller's record"),
-                    after: Some(Duration::from_secs(1)),
-                };
-                out.extend(members.into_iter().map(|i| (i, Resolution::Stop(outcome.clone()))));
-            }
-            Claim::Won => {
-                let event = events[members[0]];
-                let (object, mut fields) = new_record::new_record(&event.customer, &imported(ctx.connection));
-                // A caller known only by the number they called from keeps it.
-                if !fields.contains_key("Phone")
-                    && let Some(number) = event.call.customer_number.as_deref().map(str::trim).filter(|n| !n.is_empty())
-                {
-                    let number = crate::text::cut(number, new_record::PHONE_MAX, "").into_owned();
-                    fields.insert("Phone".to_owned(), serde_json::Value::from(number));
-                }
-                won.push((key, members, NewRecord { object: object.as_str().to_owned(), fields }));
-            }
-        }
-    }
+    let won = sort_claims(ctx, events, groups, &claims, &mut out);
     if won.is_empty() {
         return Ok(out);
     }
@@ -473,30 +486,111 @@ async fn create(
             return Ok(out);
         }
     };
+    settle_claims(ctx, org, won, created.results, &mut out).await?;
+    Ok(out)
+}
 
+/// The events at `new` grouped by their claim's key ([`claim_key`]), in
+/// order: one new record per caller.
+fn group_by_claim(events: &[&AssistCompletedV1], identities: &[Identity], new: &[usize]) -> Vec<(String, Vec<usize>)> {
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for i in new {
+        let key = claim_key(events[*i], &identities[*i]);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(*i),
+            None => groups.push((key, vec![*i])),
+        }
+    }
+    groups
+}
+
+/// Wait, a little, for records other writers are creating right now: a
+/// claim held elsewhere is read again until it is filled or [`CLAIM_WAIT`]
+/// has passed.
+async fn wait_for_claims(ctx: &Context<'_>, claims: &mut HashMap<String, Claim>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut waited = false;
+    loop {
+        let held: Vec<String> = claims.iter().filter(|(_, c)| **c == Claim::Held).map(|(k, _)| k.clone()).collect();
+        if held.is_empty() || started.elapsed() >= CLAIM_WAIT {
+            break;
+        }
+        waited = true;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        claims.extend(link::held(ctx.pool, ctx.tenant, &held).await?);
+    }
+    if waited {
+        metrics::counter!("fa_activity_claims_waited_total", "service" => crate::SERVICE).increment(1);
+    }
+    Ok(())
+}
+
+/// Each caller by their claim: a record another writer made is theirs
+/// too, a claim still held elsewhere is retried shortly, and a claim won
+/// is returned with the record this writer is to create.
+fn sort_claims(
+    ctx: &Context<'_>,
+    events: &[&AssistCompletedV1],
+    groups: Vec<(String, Vec<usize>)>,
+    claims: &HashMap<String, Claim>,
+    out: &mut Vec<(usize, Resolution)>,
+) -> Vec<Won> {
+    let mut won: Vec<Won> = Vec::new();
+    for (key, members) in groups {
+        match claims.get(&key).cloned().unwrap_or(Claim::Held) {
+            Claim::Filled(target, how) => {
+                out.extend(
+                    members
+                        .into_iter()
+                        .map(|i| (i, Resolution::Found { target: target.clone(), account: None, linked: Some(how) })),
+                );
+            }
+            Claim::Held => {
+                tracing::info!(
+                    tenant_id = ctx.tenant,
+                    "another writer is still creating this caller's record; trying again shortly"
+                );
+                let outcome = Outcome::Retry {
+                    failure: Refusal::new("claim_pending", "another writer is creating this caller's record"),
+                    after: Some(Duration::from_secs(1)),
+                };
+                out.extend(members.into_iter().map(|i| (i, Resolution::Stop(outcome.clone()))));
+            }
+            Claim::Won => {
+                let record = new_caller_record(ctx, events[members[0]]);
+                won.push((key, members, record));
+            }
+        }
+    }
+    won
+}
+
+/// The Lead, Contact or Account to create for a new caller.
+fn new_caller_record(ctx: &Context<'_>, event: &AssistCompletedV1) -> NewRecord {
+    let (object, mut fields) = new_record::new_record(&event.customer, &imported(ctx.connection));
+    // A caller known only by the number they called from keeps it.
+    if !fields.contains_key("Phone")
+        && let Some(number) = event.call.customer_number.as_deref().map(str::trim).filter(|n| !n.is_empty())
+    {
+        let number = crate::text::cut(number, new_record::PHONE_MAX, "").into_owned();
+        fields.insert("Phone".to_owned(), serde_json::Value::from(number));
+    }
+    NewRecord { object: object.as_str().to_owned(), fields }
+}
+
+/// Each won claim by Salesforce's answer: filled with the record created
+/// (or the one a duplicate rule named), else released.
+async fn settle_claims(
+    ctx: &Context<'_>,
+    org: &mut Org,
+    won: Vec<Won>,
+    results: Vec<Result<String, ItemError>>,
+    out: &mut Vec<(usize, Resolution)>,
+) -> anyhow::Result<()> {
     let mut filled = Vec::new();
     let mut released = Vec::new();
-    for ((key, members, record), result) in won.into_iter().zip(created.results) {
-        let resolution = match result {
-            Ok(id) => match SalesforceId::new(id) {
-                Ok(id) => {
-                    let object = record.object.parse::<SObject>().unwrap_or(SObject::Lead);
-                    Ok((SalesforceRef { object, id }, LinkMethod::Created))
-                }
-                Err(e) => Err(verdict::rejected("INVALID_ID", &format!("Salesforce answered an unreadable id: {e}"))),
-            },
-            Err(item) if item.code == ErrorCode::DuplicatesDetected => {
-                duplicate(org, &record, &item.duplicates).await.map(|r| (r.0, r.1))
-            }
-            Err(item) => Err(match item.retry() {
-                Retry::Transient | Retry::RefreshToken => {
-                    verdict::transient(&format!("{}: {}", item.code, item.message))
-                }
-                Retry::PauseTenant => verdict::from_failure(&Failure::Pause(item.message.clone())),
-                Retry::Permanent => verdict::rejected(item.code.as_str(), &item.message),
-            }),
-        };
-        match resolution {
+    for ((key, members, record), result) in won.into_iter().zip(results) {
+        match created_record(org, &record, result).await {
             Ok((target, how)) => {
                 filled.push((key, target.clone(), how));
                 out.extend(
@@ -513,7 +607,33 @@ async fn create(
     }
     link::fill(ctx.pool, ctx.tenant, ctx.writer, &filled).await?;
     link::release(ctx.pool, ctx.tenant, ctx.writer, &released).await?;
-    Ok(out)
+    Ok(())
+}
+
+/// The record Salesforce's answer for `record` gives the caller: the one
+/// created, or the one a duplicate rule named ([`duplicate`]).
+async fn created_record(
+    org: &mut Org,
+    record: &NewRecord,
+    result: Result<String, ItemError>,
+) -> Result<(SalesforceRef, LinkMethod), Outcome> {
+    match result {
+        Ok(id) => match SalesforceId::new(id) {
+            Ok(id) => {
+                let object = record.object.parse::<SObject>().unwrap_or(SObject::Lead);
+                Ok((SalesforceRef { object, id }, LinkMethod::Created))
+            }
+            Err(e) => Err(verdict::rejected("INVALID_ID", &format!("Salesforce answered an unreadable id: {e}"))),
+        },
+        Err(item) if item.code == ErrorCode::DuplicatesDetected => {
+            duplicate(org, record, &item.duplicates).await.map(|r| (r.0, r.1))
+        }
+        Err(item) => Err(match item.retry() {
+            Retry::Transient | Retry::RefreshToken => verdict::transient(&format!("{}: {}", item.code, item.message)),
+            Retry::PauseTenant => verdict::from_failure(&Failure::Pause(item.message.clone())),
+            Retry::Permanent => verdict::rejected(item.code.as_str(), &item.message),
+        }),
+    }
 }
 
 /// The record a duplicate rule named instead of `record`. Collections items
