@@ -4,7 +4,7 @@
 //! the next match see it: a Lead when the tenant imports Leads (a stranger on the phone is a
 //! prospect), else a Contact, else an Account. Its fields come from what Front Agent knows of
 //! the customer and nothing else; this module only shapes them to Salesforce's rules
-//! (api-facts.md §5): required fields always have a value (`[not provided]` when nothing is
+//! (docs/salesforce-facts.md §5): required fields always have a value (`[not provided]` when nothing is
 //! known), lengths are cut at whole characters, and an unknown value is left out rather than
 //! sent as `null`, which would blank a default.
 //!

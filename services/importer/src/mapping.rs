@@ -65,7 +65,7 @@ pub struct ContactRow {
     #[serde(rename = "Phone", default)]
     pub phone: Option<String>,
     /// The parent Account (`Account.Name` in the query); `None` without one, which Salesforce
-    /// answers as `"Account": null` (api-facts.md §2).
+    /// answers as `"Account": null` (docs/salesforce-facts.md §2).
     #[serde(rename = "Account", default)]
     pub account: Option<ParentAccount>,
 }

@@ -1,4 +1,4 @@
-//! The SOQL the importer sends to read one object's customers (docs/behaviour.md §3, api-facts.md §9).
+//! The SOQL the importer sends to read one object's customers (docs/behaviour.md §3, docs/salesforce-facts.md §9).
 //!
 //! A run reads each object oldest change first, from a point in time on: the lookback on the
 //! first run, the watermark less a short overlap on later ones. The run pages through the

@@ -7,7 +7,7 @@
 //! and publishes `customer.removed.v1` only for what [`announce`] lets
 //! through. Why the rules are what they are:
 //! - A merge deletes the losers and names the survivor in `MasterRecordId`
-//!   (api-facts.md, "Merges"): Front Agent moves the call history there.
+//!   (docs/salesforce-facts.md, "Merges"): Front Agent moves the call history there.
 //! - A converted Lead is not deleted; it stays read-only with
 //!   `IsConverted = true` and names the Contact (and Account) it became.
 //!   The Contact is the person, so it is the successor; the Account only

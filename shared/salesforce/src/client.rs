@@ -1,5 +1,5 @@
 //! The REST client: one org's instance URL and session, SOQL queries and
-//! their pages (api-facts.md §2), with Salesforce's errors read into
+//! their pages (docs/salesforce-facts.md §2), with Salesforce's errors read into
 //! [`Error`] and the allowance into [`ApiUsage`]. Creating records is in
 //! [`crate::write`].
 //!
@@ -300,7 +300,7 @@ impl Client {
     /// Runs a SOQL query over live, deleted and merged rows alike (the
     /// recycle bin's too): `GET …/queryAll?q=<soql>`; rows carry
     /// `IsDeleted` (and `MasterRecordId` for merged ones) when selected.
-    /// Its `nextRecordsUrl` still says `/query/` (api-facts.md) and is
+    /// Its `nextRecordsUrl` still says `/query/` (docs/salesforce-facts.md) and is
     /// followed with [`Client::query_more`] like any other.
     ///
     /// # Errors

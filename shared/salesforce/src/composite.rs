@@ -1,5 +1,5 @@
 //! Several SOQL queries for the price of one API call: the Composite
-//! resource (api-facts.md §4). A `POST …/composite` carries at most 25
+//! resource (docs/salesforce-facts.md §4). A `POST …/composite` carries at most 25
 //! subrequests, of which at most 5 may be queries or Collections calls, and
 //! the org counts the whole request as **one** call, where the same queries
 //! one by one cost one each.
@@ -24,7 +24,7 @@ use crate::{
     limits::ApiUsage,
 };
 
-/// The most queries one Composite call may carry (api-facts.md §4: at most
+/// The most queries one Composite call may carry (docs/salesforce-facts.md §4: at most
 /// five of its subrequests may be queries or Collections calls).
 pub const MAX_QUERIES: usize = 5;
 
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn each_query_gets_its_own_page_or_error_in_the_order_asked() {
-        // Shapes as api-facts.md §4 records them: a failed subrequest's body
+        // Shapes as docs/salesforce-facts.md §4 records them: a failed subrequest's body
         // is an error array with its own status.
         let answer = br#"{"compositeResponse":[
             {"body":[{"errorCode":"INVALID_FIELD","message":"No such column 'Fax' on entity 'Lead'."}],

@@ -3,7 +3,7 @@
 //!
 //! A REST error body is a JSON array of `{"message","errorCode","fields"}`,
 //! `fields` often absent; sObject Collections items say `statusCode` instead
-//! of `errorCode` (api-facts.md §3, §4). A call's error reads into
+//! of `errorCode` (docs/salesforce-facts.md §3, §4). A call's error reads into
 //! [`ApiError`], one Collections item's into [`ItemError`]; both carry the
 //! ids a duplicate rule named (`DUPLICATES_DETECTED` with a
 //! `duplicateResult`), and both are judged by the same code→[`Retry`]
@@ -145,7 +145,7 @@ pub struct ApiError {
 }
 
 /// Why one record of an sObject Collections call was not created: the first
-/// error of its item (api-facts.md §4).
+/// error of its item (docs/salesforce-facts.md §4).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("Salesforce refused the record: {code}: {message}")]
 pub struct ItemError {
@@ -487,7 +487,7 @@ mod tests {
     }
 
     /// A duplicate rule's answer to a single create, as Salesforce sends it
-    /// (api-facts.md §3, DUPLICATES_DETECTED), naming `ids`.
+    /// (docs/salesforce-facts.md §3, DUPLICATES_DETECTED), naming `ids`.
     fn duplicate_body(ids: &[&str]) -> String {
         let records: Vec<String> = ids
             .iter()

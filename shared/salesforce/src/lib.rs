@@ -3,7 +3,7 @@
 //! The token-broker uses it to exchange a signed JWT for a session and to
 //! list the org's users; the importer to page through SOQL results; the
 //! activity-writer to write. It speaks Salesforce's REST and OAuth APIs as
-//! `api-facts.md` describes them, and is tested against `sfsim`.
+//! `docs/salesforce-facts.md` describes them, and is tested against `sfsim`.
 //!
 //! Layout:
 //! - [`oauth`]: the JWT bearer token exchange ([`exchange`], [`TokenGrant`],

@@ -1,5 +1,5 @@
 //! The org's daily API allowance as Salesforce reports it on every REST
-//! answer, in the `Sforce-Limit-Info` header (api-facts.md §3).
+//! answer, in the `Sforce-Limit-Info` header (docs/salesforce-facts.md §3).
 //!
 //! The client reads it into every [`QueryPage`](crate::QueryPage) and every
 //! [`ApiError`](crate::ApiError); callers decide what to do with it (set the

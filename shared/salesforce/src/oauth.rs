@@ -1,4 +1,4 @@
-//! The OAuth 2.0 JWT bearer token exchange (api-facts.md §1): post a signed
+//! The OAuth 2.0 JWT bearer token exchange (docs/salesforce-facts.md §1): post a signed
 //! assertion to `{login_url}/services/oauth2/token`, get an access token and
 //! the instance URL to call.
 //!

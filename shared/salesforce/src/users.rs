@@ -1,5 +1,5 @@
 //! The org's users, as the token-broker lists them for an admin to map
-//! Front Agent agents to Salesforce users (api-facts.md §6).
+//! Front Agent agents to Salesforce users (docs/salesforce-facts.md §6).
 
 use serde::Deserialize;
 

@@ -1,4 +1,4 @@
-//! Creating records (api-facts.md §4): one at a time with
+//! Creating records (docs/salesforce-facts.md §4): one at a time with
 //! [`Client::create`], or up to 200 of any types in one API call with
 //! [`Client::create_records`] (sObject Collections), each record's result on
 //! its own.
@@ -292,7 +292,7 @@ mod tests {
             let results = read_results(body.as_bytes(), sent).expect(body);
             assert_eq!(results.iter().map(describe).collect::<Vec<_>>(), expected, "{body}");
         }
-        // The documentation's example (api-facts.md §4).
+        // The documentation's example (docs/salesforce-facts.md §4).
         check(
             r#"[{"success":false,"errors":[{"statusCode":"DUPLICATES_DETECTED","message":"Use one of these records?","fields":[]}]},
                 {"id":"003RM0000068xVCYAY","success":true,"errors":[]}]"#,

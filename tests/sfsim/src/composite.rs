@@ -132,7 +132,7 @@ pub async fn composite(Extension(ctx): Extension<Ctx>, headers: HeaderMap, body:
         )
         .into_response();
     }
-    // api-facts.md §4: no more than 5 of the subrequests may be queries or
+    // docs/salesforce-facts.md §4: no more than 5 of the subrequests may be queries or
     // Collections calls.
     let heavy = requests
         .iter()

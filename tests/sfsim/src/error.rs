@@ -1,5 +1,5 @@
 //! Salesforce's REST error answers: an HTTP status and a JSON array of
-//! `{"message","errorCode","fields"}` (api-facts.md §3).
+//! `{"message","errorCode","fields"}` (docs/salesforce-facts.md §3).
 
 use axum::{
     http::{HeaderValue, StatusCode, header},

@@ -1,6 +1,6 @@
 //! Merging duplicate Leads, Contacts or Accounts, as Salesforce's merge does
 //! (in the UI, SOAP `merge()` or Apex; the REST API has no merge resource,
-//! so sfsim offers it through the control API). api-facts.md §9, "Merges":
+//! so sfsim offers it through the control API). docs/salesforce-facts.md §9, "Merges":
 //!
 //! - one master and one or two others, all of the same object;
 //! - the others are deleted (`IsDeleted = true`, in the recycle bin, in the

@@ -2,7 +2,7 @@
 //! `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`.
 //!
 //! [`exchange`] checks a token request's form fields as Salesforce does and answers with the
-//! `error` / `error_description` pairs Salesforce sends (shared/salesforce/api-facts.md §1). The
+//! `error` / `error_description` pairs Salesforce sends (docs/salesforce-facts.md §1). The
 //! HTTP route turns an [`OAuthError`] into a 400 with [`OAuthError::body`], and a [`Grant`] into a
 //! 200 with [`success_body`].
 //!
@@ -91,7 +91,7 @@ impl OAuthError {
     /// `aud` is not an audience this login host accepts. (The help page's own example words it
     /// `Audience validation failed`; the observed wording is this one.)
     pub const AUDIENCE_INVALID: Self = Self::bad_request("invalid_grant", "audience is invalid");
-    /// `exp` missing, past, or too far ahead. api-facts.md marks this wording **(unverified)**: a
+    /// `exp` missing, past, or too far ahead. docs/salesforce-facts.md marks this wording **(unverified)**: a
     /// single report of it with JWT when `exp` is past or the clock skewed. It is the only wording
     /// the facts give for an `exp` problem, so sfsim uses it for all of them.
     pub const EXPIRED: Self = Self::bad_request("invalid_grant", "expired authorization code");

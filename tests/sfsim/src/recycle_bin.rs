@@ -1,5 +1,5 @@
 //! The recycle bin and the delete log: what a deleted record leaves behind,
-//! as Salesforce keeps it (api-facts.md §9, "getDeleted" and "Merges"; the
+//! as Salesforce keeps it (docs/salesforce-facts.md §9, "getDeleted" and "Merges"; the
 //! SOAP API guide's getDeleted() rules).
 //!
 //! - A deleted record (by a delete or as the loser of a merge) stays, with

@@ -1,5 +1,5 @@
 //! The sObjects sfsim knows, with the fields a connector touches, described
-//! as Salesforce describes them (api-facts.md §5 and §6): types, lengths,
+//! as Salesforce describes them (docs/salesforce-facts.md §5 and §6): types, lengths,
 //! required fields, restricted picklists, what may be created, updated or
 //! filtered, and the relationship names of lookups.
 

@@ -1,5 +1,5 @@
 //! SOQL: parsing and evaluating the queries a connector sends, answering as
-//! Salesforce does (api-facts.md §2, §3, §7).
+//! Salesforce does (docs/salesforce-facts.md §2, §3, §7).
 //!
 //! A statement is lexed ([`lexer`]), parsed by recursive descent into a
 //! syntax tree ([`parser`]), then resolved against the schema ([`resolve`]):
