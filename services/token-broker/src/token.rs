@@ -32,7 +32,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::PgPool;
 
 use crate::{
-    connection,
+    connection::{self, StoredConnection},
     hints::Cause,
     login_url::{Allowlist, InstanceUrlRefusal},
     private_key::RsaPrivateKey,
@@ -304,21 +304,10 @@ impl Tokens {
         self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(tenant.as_str());
     }
 
-    /// One exchange with the stored connection, recorded on it.
-    async fn exchange(&self, tenant: &TenantId) -> Result<Issued, TokenError> {
-        let stored = connection::load(&self.pool, tenant)
-            .await
-            .map_err(|e| internal("reading the connection", &e))?
-            .ok_or_else(|| TokenError::NotConnected(tenant.to_string()))?;
-        // The row is not trusted: its login URL passes the allowlist again,
-        // and the key opens only with the fields it was registered with.
-        if let Err(refusal) = self.allowlist.check(&stored.login_url) {
-            let error = TokenError::LoginUrlNotAllowed(stored.login_url.clone());
-            tracing::error!(tenant_id = %tenant, login_url = %stored.login_url, reason = ?refusal,
-                "the stored login_url is not on the allowlist; no assertion is signed");
-            record_failure(&self.pool, tenant, error.code(), &error.to_string()).await;
-            return Err(error);
-        }
+    /// The connection's private key, opened with the fields it was
+    /// registered with, and sealed again under the current encryption key
+    /// when it was not (rotation, or a key sealed before the binding).
+    async fn stored_key(&self, tenant: &TenantId, stored: &StoredConnection) -> Result<RsaPrivateKey, TokenError> {
         let binding = Binding {
             tenant: tenant.as_str(),
             login_url: &stored.login_url,
@@ -365,7 +354,25 @@ impl Tokens {
                     "re-encrypted the private key under the current encryption key, bound to its registration");
             }
         }
+        Ok(key)
+    }
 
+    /// One exchange with the stored connection, recorded on it.
+    async fn exchange(&self, tenant: &TenantId) -> Result<Issued, TokenError> {
+        let stored = connection::load(&self.pool, tenant)
+            .await
+            .map_err(|e| internal("reading the connection", &e))?
+            .ok_or_else(|| TokenError::NotConnected(tenant.to_string()))?;
+        // The row is not trusted: its login URL passes the allowlist again,
+        // and the key opens only with the fields it was registered with.
+        if let Err(refusal) = self.allowlist.check(&stored.login_url) {
+            let error = TokenError::LoginUrlNotAllowed(stored.login_url.clone());
+            tracing::error!(tenant_id = %tenant, login_url = %stored.login_url, reason = ?refusal,
+                "the stored login_url is not on the allowlist; no assertion is signed");
+            record_failure(&self.pool, tenant, error.code(), &error.to_string()).await;
+            return Err(error);
+        }
+        let key = self.stored_key(tenant, &stored).await?;
         let outcome = exchange(&self.http, &key, &stored.consumer_key, &stored.username, &stored.login_url)
             .await
             .map_err(|e| match e {
