@@ -49,6 +49,10 @@ impl Prepared {
         }
         let action = match fate {
             removal::Fate::Gone { reason, successor } => Action::Gone { reason, successor },
+            // No run id yet: pages are read and mapped ahead of the run
+            // that publishes them (a catch-up run goes on with the cursor of
+            // the run before it), so the publishing run stamps its own id
+            // (`Importer::publish`).
             removal::Fate::Live => match mapping::map_owned(tenant, "", row) {
                 Ok(Mapped::Customer(message)) => Action::Upsert(message),
                 Ok(Mapped::NoName) => Action::NoName,
