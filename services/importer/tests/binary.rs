@@ -1,5 +1,10 @@
 //! The importer binary keeps the promises of runtime.md.
 
+mod common;
+
+use std::time::Duration;
+
+use common::{Stack, completions, leads};
 use fa_testkit::service::{self, Binary};
 
 const BINARY: Binary<'static> = Binary {
@@ -16,6 +21,22 @@ fn answers_help_and_version() {
 #[tokio::test]
 async fn serves_health_readiness_metrics_and_exits_0_on_sigterm() {
     service::serves_health_readiness_metrics_and_stops_on_sigterm(&BINARY).await;
+}
+
+/// A stop we asked for must not read as a failure: after a run imported a
+/// tenant (token requested over RabbitMQ, records published, the scheduler
+/// owned by the host running beside the command consumer), SIGTERM stops
+/// it with exit 0 and nothing logged at WARN or ERROR.
+#[tokio::test]
+async fn a_stop_after_an_import_logs_nothing_at_warn_or_error() {
+    let mut stack = Stack::start(&[]).await;
+    stack.seed("Lead", leads(10, "停止", None)).await;
+    stack.start_importer().await;
+    stack.connect(&["Lead"]).await;
+    let mut seen = Vec::new();
+    stack.collect_until(Duration::from_secs(60), &mut seen, |s| !completions(s).is_empty()).await;
+    assert_eq!(completions(&seen)[0]["status"], "succeeded", "{seen:?}");
+    stack.importer.take().expect("the importer runs").stop_cleanly();
 }
 
 #[tokio::test]

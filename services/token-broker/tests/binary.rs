@@ -1,5 +1,8 @@
 //! The token-broker binary keeps the promises of runtime.md.
 
+mod common;
+
+use common::{Stack, TENANT};
 use fa_testkit::service::{self, Binary};
 
 const BINARY: Binary<'static> = Binary {
@@ -19,6 +22,24 @@ fn answers_help_and_version() {
 #[tokio::test]
 async fn serves_health_readiness_metrics_and_exits_0_on_sigterm() {
     service::serves_health_readiness_metrics_and_stops_on_sigterm(&BINARY).await;
+}
+
+/// Ctrl-C of `make run` once made it log `ERROR Connection error ...
+/// invalid channel state: Closing`: a stop we asked for must not read as a
+/// failure. After serving a token over RabbitMQ (so the request consumer,
+/// the reply channel and the connection news listener all hold channels),
+/// SIGTERM stops it with exit 0 and nothing at WARN or ERROR.
+#[tokio::test]
+async fn a_stop_after_serving_a_token_logs_nothing_at_warn_or_error() {
+    let mut stack = Stack::start().await;
+    stack.connect().await;
+    let (broker, client) = common::amqp_client(&stack);
+    let reply = stack.token_request(&client, TENANT, None).await;
+    assert_eq!(reply["result"], "token", "{reply}");
+    let unknown = stack.token_request(&client, "nobody", None).await;
+    assert_eq!(unknown["code"], "not_connected", "{unknown}");
+    stack.service.stop_cleanly();
+    broker.close().await;
 }
 
 #[tokio::test]

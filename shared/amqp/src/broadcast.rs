@@ -20,7 +20,7 @@ use lapin::{
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::{Broker, PublishError};
+use crate::{Broker, PublishError, broker::close_channel};
 
 /// What a listening process does with the news.
 pub trait Listener: Send + Sync + 'static {
@@ -50,7 +50,7 @@ impl Broker {
     pub fn listen(&self, exchange: &'static str, listener: impl Listener) -> Listening {
         let stop = CancellationToken::new();
         let span = tracing::info_span!("amqp.listen", exchange);
-        tokio::spawn(listen(self.clone(), exchange, Arc::new(listener), stop.clone()).instrument(span));
+        self.spawn_helper(listen(self.clone(), exchange, Arc::new(listener), stop.clone()).instrument(span));
         Listening { stop }
     }
 
@@ -69,64 +69,96 @@ impl Broker {
     }
 }
 
+/// Listens until `stop` (the [`Listening`] dropped) or the broker closes,
+/// subscribing again on every new connection. Its channel is closed by
+/// [`close_channel`] whenever it is done with, never by being dropped.
 async fn listen(broker: Broker, exchange: &'static str, listener: Arc<dyn Listener>, stop: CancellationToken) {
-    while !stop.is_cancelled() {
+    let closing = broker.closing().clone();
+    loop {
         let link = tokio::select! {
             link = broker.link() => match link { Some(l) => l, None => return },
             _ = stop.cancelled() => return,
+            _ = closing.cancelled() => return,
         };
         let subscribed = async {
             let channel = link.connection.create_channel().await?;
-            let exists = ExchangeDeclareOptions { passive: true, ..Default::default() };
-            channel
-                .exchange_declare(exchange.into(), lapin::ExchangeKind::Fanout, exists, FieldTable::default())
-                .await?;
-            let private = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
-            let queue = channel.queue_declare("".into(), private, FieldTable::default()).await?;
-            channel
-                .queue_bind(
-                    queue.name().clone(),
-                    exchange.into(),
-                    "".into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-            let no_ack = BasicConsumeOptions { no_ack: true, exclusive: true, ..Default::default() };
-            let consumer =
-                channel.basic_consume(queue.name().clone(), "".into(), no_ack, FieldTable::default()).await?;
-            lapin::Result::Ok((channel, consumer))
+            match subscribe(&channel, exchange).await {
+                Ok(consumer) => Ok((channel, consumer)),
+                Err(e) => {
+                    close_channel(&channel, "cannot listen").await;
+                    Err(e)
+                }
+            }
         }
         .await;
-        let (_channel, mut consumer) = match subscribed {
+        let (channel, mut consumer) = match subscribed {
             Ok(pair) => pair,
             Err(e) => {
+                if closing.is_cancelled() {
+                    return;
+                }
                 // A missing exchange or a refused right closes only this
                 // channel; a broken connection is the supervisor's to see.
                 tracing::warn!(error = %e, "cannot listen yet; trying again in 1 s");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     _ = stop.cancelled() => return,
+                    _ = closing.cancelled() => return,
                 }
                 continue;
             }
         };
         listener.resubscribed();
         tracing::debug!("listening");
-        loop {
+        let done = loop {
             tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = link.broken.cancelled() => break,
+                _ = stop.cancelled() => break true,
+                _ = closing.cancelled() => break true,
+                _ = link.broken.cancelled() => break false,
                 next = consumer.next() => match next {
                     Some(Ok(delivery)) => listener.heard(&delivery.data),
                     Some(Err(e)) => {
+                        if closing.is_cancelled() {
+                            tracing::debug!(error = %e, "the listening channel closed with the broker");
+                            break true;
+                        }
                         tracing::warn!(error = %e, "the listening channel failed; listening again");
-                        break;
+                        break false;
                     }
-                    None => break,
+                    None => break closing.is_cancelled(),
                 },
             }
+        };
+        close_channel(&channel, "done listening").await;
+        // Dropped only now, after its channel: see `close_channel`.
+        drop(consumer);
+        if done {
+            return;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.cancelled() => return,
+            _ = closing.cancelled() => return,
+        }
     }
+}
+
+/// Declares `exchange` exists, binds a private queue to it and consumes
+/// that queue on `channel`.
+async fn subscribe(channel: &lapin::Channel, exchange: &'static str) -> lapin::Result<lapin::Consumer> {
+    let exists = ExchangeDeclareOptions { passive: true, ..Default::default() };
+    channel.exchange_declare(exchange.into(), lapin::ExchangeKind::Fanout, exists, FieldTable::default()).await?;
+    let private = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+    let queue = channel.queue_declare("".into(), private, FieldTable::default()).await?;
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            exchange.into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let no_ack = BasicConsumeOptions { no_ack: true, exclusive: true, ..Default::default() };
+    channel.basic_consume(queue.name().clone(), "".into(), no_ack, FieldTable::default()).await
 }

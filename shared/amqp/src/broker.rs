@@ -16,7 +16,10 @@ use lapin::{
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{
+    sync::{CancellationToken, DropGuard},
+    task::TaskTracker,
+};
 use tracing::Instrument as _;
 
 use crate::{
@@ -77,10 +80,24 @@ struct Inner {
     options: BrokerOptions,
     link: watch::Sender<Option<Arc<Link>>>,
     last_error: std::sync::Mutex<Option<String>>,
+    /// Cancelled first by [`Broker::close`]: the helpers close their
+    /// channels and end.
+    closing: CancellationToken,
+    /// The tasks holding channels besides the consumers' (listeners, RPC
+    /// reply readers, reply channels); [`Broker::close`] waits for them
+    /// before the connection closes.
+    helpers: TaskTracker,
     stop: CancellationToken,
     stopped: CancellationToken,
     generations: AtomicU64,
 }
+
+/// How long [`Broker::close`] waits for the helpers to close their
+/// channels before it closes the connection anyway.
+const HELPERS_GRACE: Duration = Duration::from_secs(5);
+
+/// How long closing one channel may take.
+const CHANNEL_CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One live connection, its publishing channel, and a token cancelled once
 /// anything on it fails.
@@ -118,6 +135,8 @@ impl Broker {
             options,
             link,
             last_error: std::sync::Mutex::new(None),
+            closing: CancellationToken::new(),
+            helpers: TaskTracker::new(),
             stop: CancellationToken::new(),
             stopped: CancellationToken::new(),
             generations: AtomicU64::new(0),
@@ -306,9 +325,81 @@ impl Broker {
 
     /// Closes the connection. Call it after the consumers have stopped, so
     /// their last acks and publishes go through.
+    ///
+    /// The channels of listeners, RPC clients and RPC servers' replies are
+    /// closed first, each by its owner, and only then the connection: a
+    /// stop asked for is an orderly AMQP close that logs nothing above INFO.
     pub async fn close(&self) {
+        self.inner.closing.cancel();
+        self.inner.helpers.close();
+        if tokio::time::timeout(HELPERS_GRACE, self.inner.helpers.wait()).await.is_err() {
+            tracing::debug!(
+                left = self.inner.helpers.len(),
+                "channels still closing after {HELPERS_GRACE:?}; closing the connection under them"
+            );
+        }
         self.inner.stop.cancel();
         self.inner.stopped.cancelled().await;
+    }
+
+    /// Cancelled once [`Broker::close`] has begun: whatever holds a channel
+    /// closes it ([`close_channel`]) and stops. A channel failing after
+    /// this is part of the stop, not news for the logs.
+    pub(crate) fn closing(&self) -> &CancellationToken {
+        &self.inner.closing
+    }
+
+    /// Runs `task`, a holder of a channel that ends on [`Self::closing`];
+    /// [`Broker::close`] waits for it before closing the connection.
+    pub(crate) fn spawn_helper<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.inner.helpers.spawn(task);
+    }
+
+    /// Keeps `channel` until the returned guard is dropped, `link` breaks or
+    /// the broker closes, then closes it with [`close_channel`] (and
+    /// [`Broker::close`] waits for that). For a channel with no task of
+    /// its own, such as an RPC server's reply channel, which would
+    /// otherwise be closed by being dropped.
+    pub(crate) fn hold_channel(&self, link: &Arc<Link>, channel: Channel, reason: &'static str) -> DropGuard {
+        let done = CancellationToken::new();
+        let (closing, released, link) = (self.inner.closing.clone(), done.clone(), link.clone());
+        self.spawn_helper(async move {
+            tokio::select! {
+                _ = released.cancelled() => {}
+                _ = closing.cancelled() => {}
+                _ = link.broken.cancelled() => {}
+            }
+            close_channel(&channel, reason).await;
+        });
+        done.drop_guard()
+    }
+}
+
+/// Closes `channel` and waits for RabbitMQ's close-ok (at most 2 s); what
+/// goes wrong is logged at DEBUG only, since the channel is done with
+/// either way.
+///
+/// Every channel fa-amqp opens is closed this way before its last handle
+/// is dropped. lapin closes a channel dropped open in the background, and
+/// when the connection closes meanwhile it takes that close's failure for
+/// the whole connection's: it logs `ERROR Connection error ... invalid
+/// channel state: Closing (channel.close)` (or `invalid connection state:
+/// Closed`) and abandons the connection's orderly close. That was the
+/// token-broker's ERROR at each Ctrl-C. A close of ours fails to us
+/// instead, quietly.
+pub(crate) async fn close_channel(channel: &Channel, reason: &str) {
+    if !channel.status().connected() {
+        return;
+    }
+    match tokio::time::timeout(CHANNEL_CLOSE_TIMEOUT, channel.close(200, reason.into())).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, channel = channel.id(), "closing a channel failed; it is gone anyway")
+        }
+        Err(_) => tracing::debug!(channel = channel.id(), "no close-ok within {CHANNEL_CLOSE_TIMEOUT:?}"),
     }
 }
 
@@ -393,8 +484,9 @@ async fn connect(inner: &Inner) -> anyhow::Result<Arc<Link>> {
         .await
         .map_err(|_| anyhow::anyhow!("no answer within 10s"))??;
     let declare = connection.create_channel().await?;
-    inner.topology.declare(&declare).await?;
-    let _ = declare.close(200, "declared".into()).await;
+    let declared = inner.topology.declare(&declare).await;
+    close_channel(&declare, "declared").await;
+    declared?;
     let mut publishers = Vec::new();
     for _ in 0..inner.options.publisher_channels.max(1) {
         let publisher = connection.create_channel().await?;

@@ -32,7 +32,7 @@ use tracing::Instrument as _;
 
 use crate::{
     batch::{self, BatchHandler, BatchOptions, Grouping, Groups},
-    broker::Broker,
+    broker::{Broker, close_channel},
     headers,
     retry::RetryPolicy,
     settle,
@@ -271,16 +271,25 @@ async fn run<H: BatchHandler>(consuming: Arc<Consuming<H>>, running: Arc<AtomicB
         };
         let subscribed = async {
             let channel = link.connection.create_channel().await?;
-            channel.basic_qos(options.prefetch, BasicQosOptions { global: false }).await?;
-            let consumer = channel
-                .basic_consume(
-                    options.queue.as_str().into(),
-                    tag.as_str().into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-            lapin::Result::Ok((channel, consumer))
+            let consumed = async {
+                channel.basic_qos(options.prefetch, BasicQosOptions { global: false }).await?;
+                channel
+                    .basic_consume(
+                        options.queue.as_str().into(),
+                        tag.as_str().into(),
+                        BasicConsumeOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await
+            }
+            .await;
+            match consumed {
+                Ok(consumer) => Ok((channel, consumer)),
+                Err(e) => {
+                    close_channel(&channel, "cannot subscribe").await;
+                    Err(e)
+                }
+            }
         }
         .await;
         let (channel, mut consumer) = match subscribed {
@@ -364,7 +373,7 @@ async fn run<H: BatchHandler>(consuming: Arc<Consuming<H>>, running: Arc<AtomicB
                 tracing::warn!(left = in_flight.len(), "deliveries still in flight at shutdown go back to the queue");
                 in_flight.abort_all();
             }
-            let _ = channel.close(200, "shutdown".into()).await;
+            close_channel(&channel, "shutdown").await;
             break;
         }
         // The link broke: deliveries in hand can no longer be acked and will
@@ -376,7 +385,7 @@ async fn run<H: BatchHandler>(consuming: Arc<Consuming<H>>, running: Arc<AtomicB
         {
             in_flight.abort_all();
         }
-        let _ = channel.close(200, "resubscribing".into()).await;
+        close_channel(&channel, "resubscribing").await;
     }
     running.store(false, Ordering::Relaxed);
 }

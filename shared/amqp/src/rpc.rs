@@ -51,11 +51,11 @@ use lapin::{
     types::{FieldTable, ShortString},
 };
 use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument as _;
 
 use crate::{
-    broker::{Broker, Link},
+    broker::{Broker, Link, close_channel},
     consume::{self, ConsumerHandle, ConsumerOptions, Handler, Incoming, Outcome},
     headers,
 };
@@ -258,9 +258,13 @@ fn is_direct_reply_to(reply_to: &str) -> bool {
 
 /// The channel a server sends its replies on, one per link, without
 /// confirms: a reply is fire and forget, and its request is acked at once.
+///
+/// The broker holds the channel too ([`Broker::hold_channel`]) and closes it
+/// when the guard beside it here goes (the channel is replaced, or the
+/// server stopped) or the broker closes.
 struct Replies {
     broker: Broker,
-    current: Mutex<Option<(u64, Channel)>>,
+    current: Mutex<Option<(u64, Channel, DropGuard)>>,
     opening: tokio::sync::Mutex<()>,
 }
 
@@ -299,13 +303,13 @@ impl Replies {
         let current = self.current.lock().ok()?;
         current
             .as_ref()
-            .filter(|(g, channel)| *g == generation && channel.status().connected())
-            .map(|(_, channel)| channel.clone())
+            .filter(|(g, channel, _)| *g == generation && channel.status().connected())
+            .map(|(_, channel, _)| channel.clone())
     }
 
     fn forget(&self, failed: &Channel) {
         if let Ok(mut current) = self.current.lock()
-            && current.as_ref().is_some_and(|(_, c)| c.id() == failed.id())
+            && current.as_ref().is_some_and(|(_, c, _)| c.id() == failed.id())
         {
             *current = None;
         }
@@ -323,8 +327,9 @@ impl Replies {
             }
             match link.connection.create_channel().await {
                 Ok(channel) => {
+                    let held = self.broker.hold_channel(&link, channel.clone(), "replies done");
                     if let Ok(mut current) = self.current.lock() {
-                        *current = Some((link.generation, channel.clone()));
+                        *current = Some((link.generation, channel.clone(), held));
                     }
                     return Some(channel);
                 }
@@ -522,7 +527,7 @@ impl RpcClient {
                 return Ok(session);
             }
             let link = self.inner.broker.link().await.ok_or(RpcError::Closed)?;
-            match open(self.inner.broker.service(), link.clone()).await {
+            match open(&self.inner.broker, link.clone()).await {
                 Ok(session) => {
                     if let Ok(mut current) = self.inner.session.lock() {
                         *current = Some(session.clone());
@@ -547,33 +552,49 @@ impl RpcClient {
 /// Opens a channel on `link`, consumes direct reply-to on it (before any
 /// request is published on it, as RabbitMQ requires) and starts the task
 /// that hands replies to their callers.
-async fn open(service: &'static str, link: Arc<Link>) -> lapin::Result<Arc<Session>> {
+async fn open(broker: &Broker, link: Arc<Link>) -> lapin::Result<Arc<Session>> {
+    let service = broker.service();
     let channel = link.connection.create_channel().await?;
-    channel.confirm_select(ConfirmSelectOptions::default()).await?;
     let tag = format!("{service}-rpc-{}", uuid::Uuid::new_v4().simple());
-    let replies = channel
-        .basic_consume(
-            DIRECT_REPLY_TO.into(),
-            tag.as_str().into(),
-            BasicConsumeOptions { no_ack: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await?;
+    let consumed = async {
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .basic_consume(
+                DIRECT_REPLY_TO.into(),
+                tag.as_str().into(),
+                BasicConsumeOptions { no_ack: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+    }
+    .await;
+    let replies = match consumed {
+        Ok(replies) => replies,
+        Err(e) => {
+            close_channel(&channel, "cannot consume replies").await;
+            return Err(e);
+        }
+    };
     let session = Arc::new(Session {
         link,
         channel,
         waiting: Mutex::new(Some(HashMap::new())),
         closed: CancellationToken::new(),
     });
-    tokio::spawn(read_replies(session.clone(), replies).instrument(tracing::info_span!("amqp.rpc.replies", service)));
+    let reading = read_replies(session.clone(), replies, broker.closing().clone());
+    broker.spawn_helper(reading.instrument(tracing::info_span!("amqp.rpc.replies", service)));
     Ok(session)
 }
 
-async fn read_replies(session: Arc<Session>, mut replies: lapin::Consumer) {
+/// Hands replies to their callers until the session is closed, its link
+/// breaks or the broker closes; then closes the channel (see
+/// [`close_channel`]).
+async fn read_replies(session: Arc<Session>, mut replies: lapin::Consumer, closing: CancellationToken) {
     loop {
         tokio::select! {
             _ = session.closed.cancelled() => break,
             _ = session.link.broken.cancelled() => break,
+            _ = closing.cancelled() => break,
             next = replies.next() => match next {
                 Some(Ok(delivery)) => {
                     let id = delivery.properties.correlation_id().as_ref().map(|c| c.as_str().to_owned());
@@ -584,7 +605,11 @@ async fn read_replies(session: Arc<Session>, mut replies: lapin::Consumer) {
                     }
                 }
                 Some(Err(e)) => {
-                    tracing::warn!(error = %e, "the reply channel failed; waiting calls fail as disconnected");
+                    if closing.is_cancelled() {
+                        tracing::debug!(error = %e, "the reply channel closed with the broker");
+                    } else {
+                        tracing::warn!(error = %e, "the reply channel failed; waiting calls fail as disconnected");
+                    }
                     break;
                 }
                 None => break,
@@ -592,9 +617,11 @@ async fn read_replies(session: Arc<Session>, mut replies: lapin::Consumer) {
         }
     }
     session.close();
-    if session.link.usable() && session.channel.status().connected() {
-        let _ = session.channel.close(200, "done".into()).await;
-    }
+    close_channel(&session.channel, "done").await;
+    // Dropped only now: dropping a consumer on an open channel has lapin
+    // cancel it in the background, which fails like a dropped channel's
+    // close if the connection closes meanwhile.
+    drop(replies);
 }
 
 /// Fails a call whose request came back unroutable. The returned message is

@@ -83,6 +83,67 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Sends SIGTERM, expects exit 0 within 30 s, and that nothing was
+    /// logged at WARN or ERROR, neither while the service worked nor while
+    /// it stopped (see [`warnings_and_errors`]): a clean stop must not look
+    /// like a failure to whoever reads the logs.
+    ///
+    /// Panics (failing the test) otherwise, quoting the offending lines.
+    pub fn stop_cleanly(&mut self) {
+        self.signal("TERM").expect("SIGTERM");
+        let (exit, _) = self.wait(Duration::from_secs(30)).expect("exits within 30 s of SIGTERM");
+        let (stdout, stderr) = (self.stdout(), self.stderr());
+        assert!(exit.success(), "exit status {exit:?}; stderr:\n{stderr}");
+        let bad = warnings_and_errors(&stdout, &stderr);
+        assert!(bad.is_empty(), "logged at WARN or ERROR:\n{}\n\nwhole log:\n{stdout}", bad.join("\n"));
+    }
+}
+
+/// The lines of a service's logs that say something went wrong: JSON log
+/// lines at WARN or ERROR, and anything at all on stderr (a service writes
+/// there only when it fails to start or stops on an error).
+///
+/// Before the service's "shutting down" line, a failing readiness check
+/// ("readiness check failing") is expected and not counted: tests poll
+/// `/readyz` while the broker connection is still being made.
+pub fn warnings_and_errors(stdout: &str, stderr: &str) -> Vec<String> {
+    alarms(stdout, stderr, false)
+}
+
+/// Like [`warnings_and_errors`], but only what was logged from the
+/// "shutting down" line on: what the stop itself logged.
+pub fn warnings_and_errors_while_stopping(stdout: &str, stderr: &str) -> Vec<String> {
+    alarms(stdout, stderr, true)
+}
+
+fn alarms(stdout: &str, stderr: &str, only_stopping: bool) -> Vec<String> {
+    let mut stopping = false;
+    let mut bad = Vec::new();
+    for line in stdout.lines() {
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+            if !line.trim().is_empty() && (stopping || !only_stopping) {
+                bad.push(format!("(not a JSON log line) {line}"));
+            }
+            continue;
+        };
+        let message = entry["message"].as_str().unwrap_or_default();
+        if message.starts_with("shutting down") {
+            stopping = true;
+        }
+        let level = entry["level"].as_str().unwrap_or_default();
+        if !matches!(level, "WARN" | "ERROR") || (!stopping && only_stopping) {
+            continue;
+        }
+        if !stopping && message.starts_with("readiness check failing") {
+            continue;
+        }
+        bad.push(line.to_owned());
+    }
+    bad.extend(stderr.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("(stderr) {l}")));
+    bad
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {

@@ -67,7 +67,8 @@ pub fn answers_help_and_version(binary: &Binary<'_>) {
 }
 
 /// With its database and broker up, the service is healthy and ready, serves
-/// metrics, and exits 0 within 30 s of SIGTERM.
+/// metrics, and exits 0 within 30 s of SIGTERM without logging anything at
+/// WARN or ERROR on the way out.
 ///
 /// It gets the variables of the ConfigMap every service shares
 /// (`k8s/base/configmap.yaml`) as Kubernetes gives them, most of them read
@@ -102,6 +103,11 @@ pub async fn serves_health_readiness_metrics_and_stops_on_sigterm(binary: &Binar
     let stdout = service.stdout();
     let first = stdout.lines().next().unwrap_or_default();
     assert!(serde_json::from_str::<serde_json::Value>(first).is_ok(), "not a JSON log line: {first}");
+    // A stop we asked for reads as one: nothing at WARN or ERROR. (Alone,
+    // without the token-broker, a service may warn before: nobody declared
+    // the exchange its token client listens to.)
+    let bad = crate::process::warnings_and_errors_while_stopping(&stdout, &service.stderr());
+    assert!(bad.is_empty(), "a clean stop logged at WARN or ERROR:\n{}\n\nwhole log:\n{stdout}", bad.join("\n"));
 }
 
 /// While RabbitMQ cannot be reached the service stays up, `/readyz` answers
