@@ -513,6 +513,13 @@ async fn watch_link(inner: &Inner, link: &Link) -> Option<String> {
             _ = inner.stop.cancelled() => return None,
             _ = link.broken.cancelled() => return Some("a channel failed".to_owned()),
             event = events.next() => match event {
+                // lapin reports a failed channel (a listener's exchange not
+                // declared yet, a refused right) as an error of the
+                // connection; the connection is lost only if it says so
+                // (the tick below), and the channel's owner tries again.
+                Some(lapin::Event::Error(e)) if link.connection.status().connected() => {
+                    tracing::debug!(error = %e, "a channel failed; the connection stays");
+                }
                 Some(lapin::Event::Error(e)) => return Some(e.to_string()),
                 Some(_) => {}
                 None => return Some("the connection ended".to_owned()),

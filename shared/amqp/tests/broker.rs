@@ -389,3 +389,33 @@ async fn stopping_hands_unfinished_deliveries_back_to_the_queue() {
     assert_eq!(back.delivery.properties.message_id().as_ref().map(|s| s.as_str()), Some("in-flight"));
     broker.close().await;
 }
+
+/// Hears nothing; listening is all that matters here.
+struct Deaf;
+
+impl fa_amqp::Listener for Deaf {
+    fn heard(&self, _: &[u8]) {}
+    fn resubscribed(&self) {}
+}
+
+/// A service may start before the service that declares the exchange it
+/// listens to (the importer before any token-broker): RabbitMQ fails the
+/// listening channel, and lapin reports that as an error of the
+/// connection. The connection stays: only the listener tries again.
+#[tokio::test]
+async fn listening_to_an_exchange_nobody_declared_yet_keeps_the_connection() {
+    let vhost = TestVhost::create().expect("vhost");
+    let broker = start(&vhost, Topology::new());
+    connected(&broker).await;
+    // rabbitmqctl lists a connection a moment after it is made.
+    let before = eventually(WAIT, "one connection listed", || async {
+        let listed = vhost.list_connections().ok()?;
+        (listed.lines().filter(|l| !l.trim().is_empty()).count() == 1).then_some(listed)
+    })
+    .await;
+    let _listening = broker.listen("nobody.declared.this", Deaf);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(vhost.list_connections().expect("connections"), before, "the connection was made again");
+    assert!(broker.readiness().is_ok(), "still ready");
+    broker.close().await;
+}

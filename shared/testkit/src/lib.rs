@@ -183,6 +183,12 @@ impl TestVhost {
     pub fn list_queues(&self) -> anyhow::Result<String> {
         rabbitmqctl_output(&["list_queues", "-q", "-p", &self.name, "name", "messages", "arguments", "type", "durable"])
     }
+
+    /// The vhost's connections, one process id per line: a connection
+    /// dropped and made again shows as another id.
+    pub fn list_connections(&self) -> anyhow::Result<String> {
+        rabbitmqctl_output(&["list_connections", "-q", "--no-table-headers", "-p", &self.name, "pid"])
+    }
 }
 
 impl Drop for TestVhost {
