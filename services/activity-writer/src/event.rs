@@ -9,7 +9,7 @@ use fa_messages::AssistCompletedV1;
 pub const TYPE: &str = "assist.completed.v1";
 
 /// The failure code of an event that can never be written.
-pub const INVALID_EVENT: &str = "invalid_event";
+pub const INVALID_EVENT: &str = fa_messages::ActivityFailureCode::InvalidEvent.as_str();
 
 /// Most schema complaints quoted in a refusal.
 const MAX_COMPLAINTS: usize = 5;

@@ -7,13 +7,14 @@
 use std::time::Duration;
 
 use fa_amqp::{Failure as Refusal, Outcome};
+use fa_messages::ActivityFailureCode;
 
 use crate::{org::Failure, pause::PAUSE_FOR};
 
 /// Codes of `activity.failed` (the schema's enum).
-pub const NOT_CONNECTED: &str = "not_connected";
+pub const NOT_CONNECTED: &str = ActivityFailureCode::NotConnected.as_str();
 /// Salesforce refused the data.
-pub const SALESFORCE_REJECTED: &str = "salesforce_rejected";
+pub const SALESFORCE_REJECTED: &str = ActivityFailureCode::SalesforceRejected.as_str();
 
 /// The outcome of an event whose org call failed with `failure`.
 pub fn from_failure(failure: &Failure) -> Outcome {

@@ -135,12 +135,10 @@ impl BatchHandler for Writer {
             tracing::warn!(code = %failure.code, "dead-lettered a message without readable ids; no activity.failed can name it");
             return Ok(());
         };
-        let code = match failure.code.as_str() {
-            "not_connected" => ActivityFailureCode::NotConnected,
-            "salesforce_rejected" => ActivityFailureCode::SalesforceRejected,
-            "retries_exhausted" => ActivityFailureCode::RetriesExhausted,
-            _ => ActivityFailureCode::InvalidEvent,
-        };
+        // The verdicts use the contract's codes, and so does fa-amqp's own
+        // `retries_exhausted`; anything else (fa-amqp's `handler_bug`) is
+        // reported as `invalid_event`, the schema having no other code.
+        let code = ActivityFailureCode::from_wire(&failure.code).unwrap_or(ActivityFailureCode::InvalidEvent);
         let failed = ActivityFailedV1 {
             tenant_id,
             event_id,

@@ -8,7 +8,10 @@ use std::time::Duration;
 use fa_amqp::{Failure, Handler, Incoming, Outcome};
 use fa_messages::ImportRequestedV1;
 
-use crate::run::{Importer, Started};
+use crate::{
+    run::{Importer, Started},
+    run_error::RunErrorCode,
+};
 
 /// How long a request for a busy tenant waits before it is tried again.
 const BUSY_RETRY: Duration = Duration::from_secs(30);
@@ -35,7 +38,7 @@ impl Handler for Commands {
                 after: Some(BUSY_RETRY),
             },
             Ok(Started::NotConnected) => Outcome::Reject(Failure::new(
-                "not_connected",
+                RunErrorCode::NotConnected.as_str(),
                 format!("tenant {} has no Salesforce connection", request.tenant_id),
             )),
             Err(e) => {

@@ -12,7 +12,8 @@
 //! - [`lock`]: one run per tenant across replicas (a PostgreSQL advisory
 //!   lock).
 //! - [`run`]: a run: read, publish with confirms, index what was
-//!   confirmed, move the watermark.
+//!   confirmed, move the watermark; [`run_error`]: the codes of a failed
+//!   run, written once.
 //! - [`index`]: what of a published record goes into the customer index
 //!   the activity-writer matches callers on.
 //! - [`org`]: the tenant's org: pages, Salesforce's failures classified,
@@ -43,6 +44,7 @@ pub mod query;
 pub mod reconcile;
 pub mod removal;
 pub mod run;
+pub mod run_error;
 pub mod schedule;
 pub mod watermark;
 

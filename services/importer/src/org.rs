@@ -19,7 +19,7 @@ use fa_tokens::{AccessToken, CallError, Session, TokenClient, TokenError};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::SERVICE;
+use crate::{SERVICE, run_error::RunErrorCode};
 
 /// The share of the daily allowance at which a tenant pauses (docs/behaviour.md §5).
 pub const PAUSE_AT: f64 = 0.9;
@@ -44,8 +44,8 @@ pub enum Failure {
     },
     /// The run cannot go on.
     Permanent {
-        /// A stable code: `salesforce_rejected`, `not_connected`, ...
-        code: String,
+        /// Why, for the run's error.
+        code: RunErrorCode,
         /// What happened.
         message: String,
         /// Salesforce's own error code, when it gave one.
@@ -181,7 +181,7 @@ impl Org {
                 Retry::PauseTenant => return Err(Failure::Pause { reason: error.to_string() }),
                 Retry::Permanent => {
                     return Err(Failure::Permanent {
-                        code: "salesforce_rejected".to_owned(),
+                        code: RunErrorCode::SalesforceRejected,
                         message: error.to_string(),
                         salesforce_error_code: error.api().map(|a| a.code.as_str().to_owned()),
                     });
@@ -214,10 +214,10 @@ impl Org {
 fn token_failure(e: TokenError) -> Failure {
     match e {
         TokenError::NotConnected { .. } => {
-            Failure::Permanent { code: "not_connected".to_owned(), message: e.to_string(), salesforce_error_code: None }
+            Failure::Permanent { code: RunErrorCode::NotConnected, message: e.to_string(), salesforce_error_code: None }
         }
         TokenError::Failed { .. } => Failure::Permanent {
-            code: "token_unavailable".to_owned(),
+            code: RunErrorCode::TokenUnavailable,
             message: format!("{e}; the token-broker's connection status says why"),
             salesforce_error_code: None,
         },

@@ -90,8 +90,17 @@ pub enum ActivityFailureCode {
 }
 
 impl ActivityFailureCode {
+    /// Every code.
+    pub const ALL: [Self; 4] =
+        [Self::InvalidEvent, Self::NotConnected, Self::SalesforceRejected, Self::RetriesExhausted];
+
+    /// The code whose wire form is `code`, if any.
+    pub fn from_wire(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|known| known.as_str() == code)
+    }
+
     /// The code as it appears in messages, e.g. `"not_connected"`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ActivityFailureCode::InvalidEvent => "invalid_event",
             ActivityFailureCode::NotConnected => "not_connected",
@@ -119,5 +128,20 @@ impl Message for ActivityFailedV1 {
 
     fn tenant_id(&self) -> &TenantId {
         &self.tenant_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_code_reads_back_from_its_wire_form() {
+        for code in ActivityFailureCode::ALL {
+            let json = serde_json::to_string(&code).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(ActivityFailureCode::from_wire(code.as_str()), Some(code));
+        }
+        assert_eq!(ActivityFailureCode::from_wire("handler_bug"), None);
     }
 }

@@ -17,6 +17,7 @@ use crate::{
     mapping::Seen,
     org::{self, Failure, Org, PageRequest, describe_usage},
     query,
+    run_error::RunErrorCode,
     watermark::{Fate, Resume, Watermark},
 };
 
@@ -203,7 +204,7 @@ fn map(
         tracing::debug!(tenant_id = %tenant, mapped_ms = mapping.elapsed().as_secs_f64() * 1e3, "page mapped");
         // A row that is not a record fails the page.
         mapped.map_err(|error| Failure::Permanent {
-            code: "salesforce_rejected".to_owned(),
+            code: RunErrorCode::SalesforceRejected,
             message: error.to_string(),
             salesforce_error_code: None,
         })

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::{Importer, RunState};
-use crate::{org::Failure, schedule};
+use crate::{org::Failure, run_error::RunErrorCode, schedule};
 
 /// How one run ended.
 pub(super) enum End {
@@ -18,36 +18,6 @@ pub(super) enum End {
     Paused(String),
     Failed(Failure),
     PublishFailed(String),
-}
-
-/// The codes of a failed run's `error` (its row, its `import.completed`),
-/// each written once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunErrorCode {
-    /// Salesforce kept failing past the run's retries.
-    SalesforceUnavailable,
-    /// RabbitMQ stopped confirming part-way.
-    BrokerUnavailable,
-    /// Stopped (crash, SIGTERM, the lock lost); the next run resumes.
-    Interrupted,
-    /// The allowance ran out on a page the run had to give up.
-    Paused,
-}
-
-impl RunErrorCode {
-    /// The code on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SalesforceUnavailable => "salesforce_unavailable",
-            Self::BrokerUnavailable => "broker_unavailable",
-            Self::Interrupted => fa_messages::IMPORT_INTERRUPTED,
-            Self::Paused => "paused",
-        }
-    }
-
-    fn detail(self, message: String) -> ErrorDetail {
-        ErrorDetail { code: self.as_str().to_owned(), message, salesforce_error_code: None }
-    }
 }
 
 impl End {
@@ -70,7 +40,7 @@ const INTERRUPTED_MESSAGE: &str =
 fn failure_detail(failure: &Failure) -> ErrorDetail {
     match failure {
         Failure::Permanent { code, message, salesforce_error_code } => ErrorDetail {
-            code: code.clone(),
+            code: code.as_str().to_owned(),
             message: message.clone(),
             salesforce_error_code: salesforce_error_code.clone(),
         },
