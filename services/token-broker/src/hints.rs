@@ -384,18 +384,7 @@ mod tests {
 
     #[test]
     fn every_key_refusal_has_a_message_in_both_languages() {
-        let all = [
-            KeyRefusal::Empty,
-            KeyRefusal::Encrypted { pkcs8: false },
-            KeyRefusal::Encrypted { pkcs8: true },
-            KeyRefusal::Certificate,
-            KeyRefusal::CertificateRequest,
-            KeyRefusal::PublicKey,
-            KeyRefusal::NotRsa { kind: "EC".into() },
-            KeyRefusal::TooShort { bits: 1024 },
-            KeyRefusal::TooLong { bits: 16384 },
-            KeyRefusal::NotAKey,
-        ];
+        let all = KeyRefusal::every_kind();
         for refusal in &all {
             let text = key_hint(refusal);
             assert!(!text.en.trim().is_empty() && !text.ja.trim().is_empty(), "{refusal:?}");

@@ -275,6 +275,26 @@ fn fingerprint(spki_der: &[u8]) -> String {
 }
 
 #[cfg(test)]
+impl KeyRefusal {
+    /// One refusal of each kind (both `Encrypted` forms, adjacent), for the
+    /// tests of the reasons here and of the wording in `hints`.
+    pub(crate) fn every_kind() -> [Self; 10] {
+        [
+            KeyRefusal::Empty,
+            KeyRefusal::Encrypted { pkcs8: false },
+            KeyRefusal::Encrypted { pkcs8: true },
+            KeyRefusal::Certificate,
+            KeyRefusal::CertificateRequest,
+            KeyRefusal::PublicKey,
+            KeyRefusal::NotRsa { kind: "EC".into() },
+            KeyRefusal::TooShort { bits: 1024 },
+            KeyRefusal::TooLong { bits: 16384 },
+            KeyRefusal::NotAKey,
+        ]
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use std::sync::LazyLock;
 
@@ -558,18 +578,7 @@ mod tests {
 
     #[test]
     fn every_refusal_has_its_own_reason() {
-        let all = [
-            KeyRefusal::Empty,
-            KeyRefusal::Encrypted { pkcs8: false },
-            KeyRefusal::Encrypted { pkcs8: true },
-            KeyRefusal::Certificate,
-            KeyRefusal::CertificateRequest,
-            KeyRefusal::PublicKey,
-            KeyRefusal::NotRsa { kind: "EC".into() },
-            KeyRefusal::TooShort { bits: 1024 },
-            KeyRefusal::TooLong { bits: 16384 },
-            KeyRefusal::NotAKey,
-        ];
+        let all = KeyRefusal::every_kind();
         let mut reasons: Vec<&str> = all.iter().map(KeyRefusal::reason).collect();
         reasons.dedup(); // the two `Encrypted` are adjacent and share theirs
         let count = reasons.len();
