@@ -5,11 +5,10 @@
 use fa_amqp::{Failure, Incoming};
 use fa_messages::AssistCompletedV1;
 
+use crate::verdict::INVALID_EVENT;
+
 /// The schema the body must satisfy.
 pub const TYPE: &str = "assist.completed.v1";
-
-/// The failure code of an event that can never be written.
-pub const INVALID_EVENT: &str = fa_messages::ActivityFailureCode::InvalidEvent.as_str();
 
 /// Most schema complaints quoted in a refusal.
 const MAX_COMPLAINTS: usize = 5;

@@ -55,6 +55,7 @@ pub fn topology() -> Topology {
 /// Runs the activity-writer until `ctx.shutdown` is cancelled.
 pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
     let host = Host::start(&config.common, topology()).await?;
+    writer::zero_counters();
     let writer = writer::Writer {
         pool: host.pool.clone(),
         broker: host.broker.clone(),

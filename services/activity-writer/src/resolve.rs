@@ -34,7 +34,7 @@ use crate::{
     matcher::{self, Candidate, Identity},
     new_record,
     org::{Failure, Org},
-    verdict,
+    verdict::{self, WriterCode},
 };
 
 /// How long a batch waits for another writer's claim on a new caller before
@@ -267,7 +267,7 @@ fn finish(out: Vec<Option<Resolution>>) -> Vec<Resolution> {
         .map(|r| {
             r.unwrap_or_else(|| {
                 Resolution::Stop(Outcome::Retry {
-                    failure: Refusal::new("not_resolved", "the record could not be resolved in this batch"),
+                    failure: Refusal::new(WriterCode::NotResolved, "the record could not be resolved in this batch"),
                     after: None,
                 })
             })
@@ -551,7 +551,7 @@ fn sort_claims(
                     "another writer is still creating this caller's record; trying again shortly"
                 );
                 let outcome = Outcome::Retry {
-                    failure: Refusal::new("claim_pending", "another writer is creating this caller's record"),
+                    failure: Refusal::new(WriterCode::ClaimPending, "another writer is creating this caller's record"),
                     after: Some(Duration::from_secs(1)),
                 };
                 out.extend(members.into_iter().map(|i| (i, Resolution::Stop(outcome.clone()))));

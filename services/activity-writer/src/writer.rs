@@ -41,7 +41,8 @@ use crate::{
     org::{Failure, Org},
     pause::Pauses,
     resolve::{self, Resolution},
-    task, verdict,
+    task,
+    verdict::{self, WriterCode},
 };
 
 /// What the writer needs to run, shared by all its batches.
@@ -129,16 +130,14 @@ impl BatchHandler for Writer {
     }
 
     async fn dead_lettered(&self, message: &Incoming, failure: &Refusal) -> anyhow::Result<()> {
+        let code = verdict::failed_code(failure);
         metrics::counter!("fa_activity_events_total", "service" => SERVICE, "outcome" => "dead_lettered").increment(1);
-        metrics::counter!("fa_activity_tasks_total", "service" => SERVICE, "outcome" => "failed").increment(1);
+        metrics::counter!("fa_activity_tasks_total", "service" => SERVICE, "outcome" => "failed", "code" => code.as_str())
+            .increment(1);
         let Some((tenant_id, event_id)) = ids_of(message) else {
-            tracing::warn!(code = %failure.code, "dead-lettered a message without readable ids; no activity.failed can name it");
+            tracing::warn!(code = failure.code(), "dead-lettered a message without readable ids; no activity.failed can name it");
             return Ok(());
         };
-        // The verdicts use the contract's codes, and so does fa-amqp's own
-        // `retries_exhausted`; anything else (fa-amqp's `handler_bug`) is
-        // reported as `invalid_event`, the schema having no other code.
-        let code = ActivityFailureCode::from_wire(&failure.code).unwrap_or(ActivityFailureCode::InvalidEvent);
         let failed = ActivityFailedV1 {
             tenant_id,
             event_id,
@@ -203,7 +202,7 @@ impl Writer {
                 Ok(outcomes) => outcomes,
                 Err(e) => {
                     tracing::error!(tenant_id = %tenant, error = format!("{e:#}"), "the batch failed on the database; its events are retried");
-                    vec![verdict::internal("database_unavailable", &format!("{e:#}")); evs.len()]
+                    vec![verdict::internal(WriterCode::DatabaseUnavailable, &format!("{e:#}")); evs.len()]
                 }
             };
             for (k, outcome) in outcomes.into_iter().enumerate() {
@@ -214,7 +213,7 @@ impl Writer {
             out[i] = out[index[k]].clone();
         }
         out.into_iter()
-            .map(|o| o.unwrap_or_else(|| verdict::internal("not_handled", "the event was not handled in its batch")))
+            .map(|o| o.unwrap_or_else(|| verdict::internal(WriterCode::NotHandled, "the event was not handled in its batch")))
             .collect()
     }
 
@@ -256,7 +255,7 @@ impl Writer {
         let outcomes: Vec<Outcome> = b
             .out
             .into_iter()
-            .map(|o| o.unwrap_or_else(|| verdict::internal("not_handled", "the event was not handled in its batch")))
+            .map(|o| o.unwrap_or_else(|| verdict::internal(WriterCode::NotHandled, "the event was not handled in its batch")))
             .collect();
         count_retried(outcomes.iter().filter(|o| matches!(o, Outcome::Retry { .. } | Outcome::Wait { .. })).count());
         Ok(outcomes)
@@ -367,7 +366,7 @@ impl Writer {
                 }
                 None => {
                     b.out[u.k] = Some(verdict::internal(
-                        "task_unreadable",
+                        WriterCode::TaskUnreadable,
                         "a Task with this event's CallObject exists but cannot be read back",
                     ));
                 }
@@ -413,7 +412,7 @@ impl Writer {
                         }
                         (None, None) => {
                             b.out[k] = Some(verdict::internal(
-                                "connection_incomplete",
+                                WriterCode::ConnectionIncomplete,
                                 "the connection has no Salesforce user of its own yet; register it again",
                             ));
                             continue;
@@ -487,7 +486,7 @@ impl Writer {
             if !mine {
                 b.out[p.k] = Some(Outcome::Retry {
                     failure: Refusal::new(
-                        "attempt_in_flight",
+                        WriterCode::AttemptInFlight,
                         "an attempt at this event's Task began moments ago; its outcome is awaited",
                     ),
                     after: Some(ledger::BUSY_FOR),
@@ -564,7 +563,7 @@ impl Writer {
                 }
                 Err(e) => {
                     b.out[p.k] = Some(verdict::internal(
-                        "unreadable_task_id",
+                        WriterCode::UnreadableTaskId,
                         &format!("Salesforce answered an unreadable Task id: {e}"),
                     ));
                 }
@@ -613,7 +612,7 @@ impl Writer {
             round.gone_customers.push(event.event.customer.id.clone());
             round.gone_records.push(p.target.id.to_string());
             return Some(Outcome::Retry {
-                failure: Refusal::new("record_gone", format!("{}: {}", item.code, item.message)),
+                failure: Refusal::new(WriterCode::RecordGone, format!("{}: {}", item.code, item.message)),
                 after: Some(Duration::from_secs(1)),
             });
         }
@@ -670,8 +669,8 @@ impl Writer {
                     count_announced(tenant, ev, d, message, now);
                     Outcome::Done
                 }
-                Ok(()) => verdict::internal("publish_failed", "customer.linked was not confirmed"),
-                Err(e) => verdict::internal("publish_failed", &format!("activity.written was not confirmed: {e}")),
+                Ok(()) => verdict::internal(WriterCode::PublishFailed, "customer.linked was not confirmed"),
+                Err(e) => verdict::internal(WriterCode::PublishFailed, &format!("activity.written was not confirmed: {e}")),
             });
         }
         Ok(())
@@ -863,6 +862,24 @@ fn fallback_owner(tenant: &str, event: &AssistCompletedV1, reason: &'static str)
     tracing::info!(tenant_id = tenant, event_id = %event.event_id, user_id = %event.user.id, reason,
         "{why}; the connection's own user owns the Task");
     metrics::counter!("fa_activity_owner_fallbacks_total", "service" => SERVICE, "reason" => reason).increment(1);
+}
+
+/// Every series of the writer's counters, at zero: a series that appears
+/// with its first event hides that event from `increase()` and `rate()`,
+/// and so from the alerts that read them.
+pub fn zero_counters() {
+    for outcome in ["written", "duplicate", "retried", "dead_lettered"] {
+        metrics::counter!("fa_activity_events_total", "service" => SERVICE, "outcome" => outcome).absolute(0);
+    }
+    metrics::counter!("fa_activity_tasks_total", "service" => SERVICE, "outcome" => "written").absolute(0);
+    for code in ActivityFailureCode::ALL {
+        metrics::counter!("fa_activity_tasks_total", "service" => SERVICE, "outcome" => "failed", "code" => code.as_str())
+            .absolute(0);
+    }
+    for reason in ["not_linked", "inactive_owner"] {
+        metrics::counter!("fa_activity_owner_fallbacks_total", "service" => SERVICE, "reason" => reason).absolute(0);
+    }
+    metrics::counter!("fa_activity_claims_waited_total", "service" => SERVICE).absolute(0);
 }
 
 fn count_retried(n: usize) {

@@ -26,7 +26,8 @@ use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
-    consume::{Consuming, Failure, Incoming, Outcome, Received},
+    consume::{Consuming, Incoming, Outcome, Received},
+    failure::{Code, Failure},
     settle::settle,
 };
 
@@ -253,7 +254,7 @@ fn one_per_message(returned: Option<Vec<Outcome>>, size: usize) -> Vec<Outcome> 
             "the batch handler did not return one outcome per message; the whole batch is retried as handler_bug"
         );
         let bug = || Outcome::Retry {
-            failure: Failure::new("handler_bug", "the batch handler miscounted its outcomes; see the service's log"),
+            failure: Failure::new(Code::HandlerBug, "the batch handler miscounted its outcomes; see the service's log"),
             after: None,
         };
         return (0..size).map(|_| bug()).collect();
@@ -337,15 +338,15 @@ mod tests {
         fn code(outcome: &Outcome) -> &str {
             match outcome {
                 Outcome::Done => "done",
-                Outcome::Reject(f) | Outcome::Retry { failure: f, .. } | Outcome::Wait { failure: f, .. } => &f.code,
+                Outcome::Reject(f) | Outcome::Retry { failure: f, .. } | Outcome::Wait { failure: f, .. } => f.code(),
             }
         }
         fn check(returned: Option<Vec<Outcome>>, size: usize, expected: &[&str]) {
             let outcomes = one_per_message(returned, size);
             assert_eq!(outcomes.iter().map(code).collect::<Vec<_>>(), expected);
         }
-        let reject = || Outcome::Reject(Failure::new("invalid_event", "no"));
-        check(Some(vec![Outcome::Done, reject()]), 2, &["done", "invalid_event"]);
+        let reject = || Outcome::Reject(Failure::new(Code::InvalidMessage, "no"));
+        check(Some(vec![Outcome::Done, reject()]), 2, &["done", "invalid_message"]);
         check(Some(vec![Outcome::Done]), 3, &["handler_bug", "handler_bug", "handler_bug"]);
         check(Some(vec![Outcome::Done, reject(), Outcome::Done]), 2, &["handler_bug", "handler_bug"]);
         check(Some(Vec::new()), 1, &["handler_bug"]);

@@ -35,43 +35,9 @@ use crate::{
     broker::{Broker, close_channel},
     headers,
     retry::RetryPolicy,
+    failure::{Code, Failure},
     settle,
 };
-
-/// Why a delivery did not succeed, as written into `x-fa-error`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Failure {
-    /// A stable machine-readable code, e.g. `invalid_event`.
-    pub code: String,
-    /// What happened and, where it helps, what to do.
-    pub message: String,
-    /// The Salesforce error code that refused the data (e.g.
-    /// `FIELD_CUSTOM_VALIDATION_EXCEPTION`), when Salesforce is why: the
-    /// person reading the dead-letter queue then knows which rule of the
-    /// customer's org to look at without parsing `message`. Absent from
-    /// `x-fa-error` when unset.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub salesforce_error_code: Option<String>,
-}
-
-impl Failure {
-    /// A failure with `code` and `message`.
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), salesforce_error_code: None }
-    }
-
-    /// The same failure, naming the Salesforce error code behind it.
-    pub fn with_salesforce_error_code(self, code: impl Into<String>) -> Self {
-        Self { salesforce_error_code: Some(code.into()), ..self }
-    }
-
-    /// What a delivery is retried with when the code handling it panicked:
-    /// the panic may have been passing, and if it is not, the retries run
-    /// out and the message is dead-lettered with it.
-    pub(crate) fn handler_panicked() -> Self {
-        Self::new("handler_panicked", "the handler panicked; see the service's log")
-    }
-}
 
 /// What became of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +91,7 @@ impl Incoming {
     /// succeed, so the error is a ready-made `invalid_message` rejection.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Failure> {
         serde_json::from_slice(&self.body)
-            .map_err(|e| Failure::new("invalid_message", format!("the body is not a valid message: {e}")))
+            .map_err(|e| Failure::new(Code::InvalidMessage, format!("the body is not a valid message: {e}")))
     }
 
     /// How long ago the first attempt was made.
@@ -492,26 +458,5 @@ impl<H: Handler> BatchHandler for OneByOne<H> {
 
     fn dead_lettered(&self, message: &Incoming, failure: &Failure) -> impl Future<Output = anyhow::Result<()>> + Send {
         self.handler.dead_lettered(message, failure)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn x_fa_error_names_a_salesforce_code_only_when_there_is_one() {
-        fn check(failure: Failure, expected: serde_json::Value) {
-            assert_eq!(serde_json::to_value(&failure).expect("serialises"), expected);
-        }
-        check(Failure::new("invalid_event", "no"), serde_json::json!({ "code": "invalid_event", "message": "no" }));
-        check(
-            Failure::new("salesforce_refused", "no").with_salesforce_error_code("INVALID_EMAIL_ADDRESS"),
-            serde_json::json!({
-                "code": "salesforce_refused",
-                "message": "no",
-                "salesforce_error_code": "INVALID_EMAIL_ADDRESS",
-            }),
-        );
     }
 }

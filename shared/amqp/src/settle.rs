@@ -20,7 +20,8 @@ use lapin::{
 use crate::{
     batch::BatchHandler,
     broker::Broker,
-    consume::{Failure, Incoming, Outcome},
+    consume::{Incoming, Outcome},
+    failure::{Code, Failure},
     headers,
     retry::{self, Plan, RetryPolicy},
     topology::{dlq_name, retry_queue_name},
@@ -77,12 +78,12 @@ enum Settle {
 /// dead-letter queue still sees which code Salesforce answered.
 fn exhausted(message: &Incoming, last: Failure) -> Failure {
     let failure = Failure::new(
-        "retries_exhausted",
+        Code::RetriesExhausted,
         format!(
             "gave up after {} attempts over {}s; last failure {}: {}",
             message.attempt,
             message.age().as_secs(),
-            last.code,
+            last.code(),
             last.message
         ),
     );
@@ -97,11 +98,11 @@ async fn dead_letter<H: BatchHandler>(broker: &Broker, handler: &H, message: &In
     // The message may quote customer data (Salesforce's words about a
     // value): it goes to x-fa-error, and to the log only at debug.
     tracing::warn!(
-        code = %failure.code,
+        code = failure.code(),
         salesforce_error_code = failure.salesforce_error_code.as_deref(),
         "dead-lettering the message"
     );
-    tracing::debug!(code = %failure.code, reason = %failure.message, "why it was dead-lettered");
+    tracing::debug!(code = failure.code(), reason = %failure.message, "why it was dead-lettered");
     let properties = with_headers(&message.properties, |h| headers::set_text(h, headers::ERROR_HEADER, &error));
     let dlq = dlq_name(&message.queue);
     if let Err(e) = broker.publish_with("", &dlq, &message.body, properties).await {
@@ -119,8 +120,8 @@ async fn park(broker: &Broker, message: &Incoming, tier: Duration, failure: &Fai
     let first_ms = message.first_attempt_at.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
     let last_error = serde_json::to_string(failure).unwrap_or_default();
     let next_attempt = message.attempt.saturating_add(1);
-    tracing::info!(code = %failure.code, retry_in_s = tier.as_secs(), "passing failure; retrying later");
-    tracing::debug!(code = %failure.code, reason = %failure.message, "why it is retried");
+    tracing::info!(code = failure.code(), retry_in_s = tier.as_secs(), "passing failure; retrying later");
+    tracing::debug!(code = failure.code(), reason = %failure.message, "why it is retried");
     let properties = with_headers(&message.properties, |h| {
         h.insert(ShortString::from(headers::ATTEMPT_HEADER), AMQPValue::LongLongInt(i64::from(next_attempt)));
         h.insert(
@@ -190,13 +191,13 @@ mod tests {
     fn giving_up_keeps_the_last_salesforce_error_code() {
         fn check(last: Failure, expected_code: Option<&str>) {
             let failure = exhausted(&message(3), last);
-            assert_eq!(failure.code, "retries_exhausted");
+            assert_eq!(failure.code_as::<Code>(), Some(Code::RetriesExhausted));
             assert!(failure.message.starts_with("gave up after 3 attempts"), "{}", failure.message);
             assert_eq!(failure.salesforce_error_code.as_deref(), expected_code);
         }
-        check(Failure::new("salesforce_unavailable", "503"), None);
+        check(Failure::new(Code::HandlerPanicked, "503"), None);
         check(
-            Failure::new("row_locked", "UNABLE_TO_LOCK_ROW").with_salesforce_error_code("UNABLE_TO_LOCK_ROW"),
+            Failure::new(Code::HandlerPanicked, "UNABLE_TO_LOCK_ROW").with_salesforce_error_code("UNABLE_TO_LOCK_ROW"),
             Some("UNABLE_TO_LOCK_ROW"),
         );
     }

@@ -20,6 +20,9 @@ use fa_amqp::{
 };
 use fa_messages::topology::SYNC_EXCHANGE;
 use fa_testkit::{TestVhost, eventually};
+use support::TestCode;
+
+mod support;
 use lapin::{Connection, ConnectionProperties, options::BasicGetOptions, types::AMQPValue};
 use secrecy::SecretString;
 use tokio::sync::oneshot;
@@ -132,11 +135,11 @@ impl BatchHandler for Recorder {
             .map(|s| {
                 if s.id.starts_with("reject") {
                     Outcome::Reject(
-                        Failure::new("invalid_event", format!("{} can never succeed", s.id))
+                        Failure::new(TestCode::InvalidEvent, format!("{} can never succeed", s.id))
                             .with_salesforce_error_code(SALESFORCE_CODE),
                     )
                 } else if s.id.starts_with("retry") && s.attempt == 1 {
-                    Outcome::Retry { failure: Failure::new("salesforce_unavailable", "503"), after: None }
+                    Outcome::Retry { failure: Failure::new(TestCode::SalesforceUnavailable, "503"), after: None }
                 } else {
                     Outcome::Done
                 }

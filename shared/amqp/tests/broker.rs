@@ -16,6 +16,9 @@ use fa_amqp::{
 };
 use fa_messages::{ImportCompletedV1, Message as _, topology::SYNC_EXCHANGE};
 use fa_testkit::{TestVhost, eventually};
+use support::TestCode;
+
+mod support;
 use lapin::{
     Connection, ConnectionProperties,
     options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions},
@@ -179,11 +182,11 @@ impl Handler for Scripted {
         let id = body["id"].as_str().unwrap_or_default().to_owned();
         self.calls.lock().expect("lock").push((id.clone(), message.attempt, Instant::now()));
         if id.starts_with("reject") {
-            return Outcome::Reject(Failure::new("invalid_event", format!("{id} can never succeed")));
+            return Outcome::Reject(Failure::new(TestCode::InvalidEvent, format!("{id} can never succeed")));
         }
         if id.starts_with("retry") && (self.always_retry || message.attempt == 1) {
             return Outcome::Retry {
-                failure: Failure::new("salesforce_unavailable", "503 SERVER_UNAVAILABLE"),
+                failure: Failure::new(TestCode::SalesforceUnavailable, "503 SERVER_UNAVAILABLE"),
                 after: None,
             };
         }
@@ -227,7 +230,7 @@ async fn a_permanent_failure_is_dead_lettered_with_its_reason_on_the_first_deliv
     let dead_lettered = handler.dead_lettered.lock().expect("lock").clone();
     assert_eq!(
         dead_lettered,
-        vec![("reject-1".to_owned(), Failure::new("invalid_event", "reject-1 can never succeed"))]
+        vec![("reject-1".to_owned(), Failure::new(TestCode::InvalidEvent, "reject-1 can never succeed"))]
     );
     consumer.stop().await;
     assert!(get(&inspector, WORK).await.is_none(), "the original must be gone from {WORK}");
