@@ -305,6 +305,20 @@ async fn malformed_events_are_dead_lettered_at_once_and_the_next_good_event_is_w
     assert_eq!(codes.iter().filter(|c| **c == "invalid_event").count(), 2, "{codes:?}");
     assert!(codes.contains(&"not_connected"), "{codes:?}");
     assert!(dead.iter().all(|(error, _)| !error["message"].as_str().unwrap_or_default().is_empty()));
+
+    // What an SRE reads: failures by code, every code's series there from
+    // the start so that the first failure of a kind shows in `increase()`.
+    stack
+        .metrics_with(
+            0,
+            &[
+                r#"fa_activity_tasks_total{service="activity-writer",outcome="failed",code="invalid_event"} 2"#,
+                r#"fa_activity_tasks_total{service="activity-writer",outcome="failed",code="not_connected"} 1"#,
+                r#"fa_activity_tasks_total{service="activity-writer",outcome="failed",code="salesforce_rejected"} 0"#,
+                r#"fa_activity_owner_fallbacks_total{service="activity-writer",reason="inactive_owner"} 0"#,
+            ],
+        )
+        .await;
 }
 
 #[tokio::test]
