@@ -12,6 +12,7 @@ run: deps build
 ## test: everything CI checks (formatting, lints, all tests against the real PostgreSQL and RabbitMQ)
 test: deps lint deny
 	deploy/prometheus/check.sh
+	deploy/k8s/check.sh
 	deploy/local/sweep-test-leftovers.sh
 	$(CARGO) test $(RELEASE) --workspace --all-targets
 	$(CARGO) test $(RELEASE) --workspace --doc

@@ -130,4 +130,28 @@ if ! command -v promtool >/dev/null; then
   fi
 fi
 
+# --- The Kubernetes manifest checks (deploy/k8s/check.sh) --------------------
+# A venv of their own holds the validators and checkov, pinned in
+# deploy/k8s/requirements.txt; it is (re)installed only when missing or when
+# the pins changed. kubectl (its built-in kustomize renders the overlays)
+# comes with this machine image; where it is missing, the venv gets kubectl's
+# release binary (deploy/k8s/kubectl-requirements.txt, hash-pinned, x86_64).
+k8s_venv=.local/k8s-venv
+k8s_reqs=deploy/k8s/requirements.txt
+if ! cmp -s "$k8s_reqs" "$k8s_venv/.requirements.txt" \
+   || [ ! -x "$k8s_venv/bin/checkov" ] \
+   || ! "$k8s_venv/bin/python" -c 'import kubernetes_validate, jsonschema' >/dev/null 2>&1; then
+  command -v python3 >/dev/null || apt_install python3
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_install python3-venv
+  say "installing kubernetes-validate, jsonschema and checkov into $k8s_venv ($k8s_reqs)"
+  python3 -m venv "$k8s_venv"
+  "$k8s_venv/bin/pip" install -q --disable-pip-version-check -r "$k8s_reqs"
+  cp "$k8s_reqs" "$k8s_venv/.requirements.txt"
+fi
+if ! command -v kubectl >/dev/null && [ ! -x "$k8s_venv/bin/kubectl" ]; then
+  [ "$(uname -m)" = x86_64 ] || die "kubectl is missing: install kubectl >= 1.27 (https://kubernetes.io/docs/tasks/tools/)"
+  say "installing kubectl into $k8s_venv (deploy/k8s/kubectl-requirements.txt)"
+  "$k8s_venv/bin/pip" install -q --disable-pip-version-check --require-hashes -r deploy/k8s/kubectl-requirements.txt
+fi
+
 say "PostgreSQL, RabbitMQ and the test tools are ready"

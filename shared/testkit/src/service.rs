@@ -71,7 +71,7 @@ pub fn answers_help_and_version(binary: &Binary<'_>) {
 /// WARN or ERROR on the way out.
 ///
 /// It gets the variables of the ConfigMap every service shares
-/// (`k8s/base/configmap.yaml`) as Kubernetes gives them, most of them read
+/// (`k8s/base/connector-config.env`) as Kubernetes gives them, most of them read
 /// by other services: none of them is an unknown variable that stops it.
 pub async fn serves_health_readiness_metrics_and_stops_on_sigterm(binary: &Binary<'_>) {
     let db = TestDatabase::create().await.expect("database");
@@ -223,26 +223,20 @@ pub fn names_an_unknown_file_key_and_the_closest_known_one(binary: &Binary<'_>) 
     );
 }
 
-/// The `data` of the ConfigMap every service's Deployment takes its
-/// environment from (`k8s/base/configmap.yaml`): flat `NAME: value` lines.
+/// The entries of the ConfigMap every service's Deployment takes its
+/// environment from, as its generator reads them
+/// (`k8s/base/connector-config.env`): `NAME=value` lines and comments.
 pub fn shared_config_map() -> Vec<(String, String)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../k8s/base/configmap.yaml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../k8s/base/connector-config.env");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut in_data = false;
-    let mut entries = Vec::new();
-    for line in text.lines() {
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
-            continue;
-        }
-        if !line.starts_with(' ') {
-            in_data = line == "data:";
-            continue;
-        }
-        if in_data && let Some((name, value)) = line.trim().split_once(": ") {
-            entries.push((name.to_owned(), value.trim().trim_matches('"').to_owned()));
-        }
-    }
-    assert!(!entries.is_empty(), "no data in {}", path.display());
+    let entries: Vec<(String, String)> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    assert!(!entries.is_empty(), "no entries in {}", path.display());
     entries
 }
 

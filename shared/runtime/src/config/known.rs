@@ -3,7 +3,7 @@
 //! turns any other name into an error suggesting the closest known one.
 //!
 //! A name is a typo only if *no* program reads it, not merely the service
-//! at hand: in Kubernetes one ConfigMap (`k8s/base/configmap.yaml`) feeds
+//! at hand: in Kubernetes one ConfigMap (generated from `k8s/base/connector-config.env`) feeds
 //! every service, and a developer's shell or a shared TOML file holds the
 //! variables of all three, so the token-broker must start with
 //! `FA_SF_TIMEZONE` set. What the check catches is `FA_SF_AMQP_ULR` or
