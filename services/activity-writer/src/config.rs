@@ -1,4 +1,5 @@
-//! The activity-writer's configuration (runtime.md): the common values plus its own.
+//! The activity-writer's configuration (runtime.md, the runtime contract outside this repository;
+//! README.md, "Configuration", lists every variable): the common values plus its own.
 //!
 //! Every value is parsed into its type at start, so a wrong one stops the service with a line
 //! naming the variable (exit code 2) instead of failing the first Task hours later. The time zone

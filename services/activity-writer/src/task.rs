@@ -5,8 +5,9 @@
 //! decided elsewhere (matching, user links) and passed in. The result holds fields only: the
 //! Salesforce client adds `attributes` or picks the endpoint, and the Task has no Id yet.
 //!
-//! Lengths follow Salesforce (docs/salesforce-facts.md §5): `Subject` 255 and `Description` 32,000 UTF-16
-//! units, cut at whole characters by [`crate::text::cut`]. `CallObject` carries the event id,
+//! Lengths follow Salesforce (docs/salesforce-facts.md §5): `Subject` 255 and `Description` 32,000,
+//! counted in UTF-16 units (docs/behaviour.md §4, "Lengths") and cut at whole characters by
+//! [`crate::text::cut`]. `CallObject` carries the event id,
 //! which is what makes a second delivery find the first Task instead of writing another.
 
 use std::borrow::Cow;

@@ -1,4 +1,5 @@
-//! Text lengths as Salesforce counts them, and cutting text to a field's length.
+//! Text lengths as Salesforce counts them (docs/behaviour.md §4, "Lengths"), and cutting text to a
+//! field's length.
 //!
 //! Salesforce measures a field's length in UTF-16 code units: a Japanese character counts one,
 //! an emoji outside the Basic Multilingual Plane two. Bytes would over-count Japanese three

@@ -1,5 +1,6 @@
 //! What becomes of an event that cannot go on now, decided in one place
-//! (docs/behaviour.md §4, "failure policy"; amqp.md): refusals the data or the
+//! (docs/behaviour.md §4, "failure policy"; amqp.md, the AMQP contract outside this repository):
+//! refusals the data or the
 //! tenant caused are dead-lettered at once with the contract's code, passing
 //! failures wait on the retry queues, a paused tenant's events wait as long
 //! as the pause.
@@ -117,7 +118,10 @@ pub fn transient(message: &str) -> Outcome {
 /// has waited already (a pause drops nothing).
 pub fn paused(left: Duration, message: &str) -> Outcome {
     Outcome::Wait {
-        failure: Refusal::new(WriterCode::TenantPaused, format!("the org's API allowance is (nearly) spent: {message}")),
+        failure: Refusal::new(
+            WriterCode::TenantPaused,
+            format!("the org's API allowance is (nearly) spent: {message}"),
+        ),
         after: left,
     }
 }

@@ -1,4 +1,5 @@
-//! The activity-writer binary keeps the promises of runtime.md.
+//! The activity-writer binary keeps the promises of runtime.md (the runtime contract,
+//! outside this repository).
 
 mod common;
 

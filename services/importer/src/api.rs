@@ -1,4 +1,5 @@
-//! The importer's admin API (admin-api.yaml, paths tagged `importer`):
+//! The importer's admin API (admin-api.yaml, the admin API contract outside this repository;
+//! README.md, "Importing"; paths tagged `importer`):
 //! start a run now, and see where each object's import stands and how the
 //! recent runs went.
 

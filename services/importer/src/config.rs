@@ -1,4 +1,5 @@
-//! The importer's configuration (runtime.md): the common values plus its own.
+//! The importer's configuration (runtime.md, the runtime contract outside this repository;
+//! README.md, "Configuration", lists every variable): the common values plus its own.
 
 use std::time::Duration;
 

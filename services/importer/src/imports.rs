@@ -1,4 +1,5 @@
-//! A tenant's imports as the admin API shows them (admin-api.yaml,
+//! A tenant's imports as the admin API shows them (admin-api.yaml, the admin API contract
+//! outside this repository,
 //! `GET /v1/tenants/{tenant_id}/imports`): where each object's watermark
 //! stands, when the next run is, and the recent runs, newest first. Only
 //! read here: [`run`](mod@crate::run) writes the runs' rows, [`crate::schedule`] and

@@ -1,4 +1,5 @@
-//! The importer binary keeps the promises of runtime.md.
+//! The importer binary keeps the promises of runtime.md (the runtime contract,
+//! outside this repository).
 
 mod common;
 

@@ -1,4 +1,5 @@
-//! The token-broker's admin API (admin-api.yaml, paths tagged
+//! The token-broker's admin API (admin-api.yaml, the admin API contract outside this repository;
+//! README.md, "Connecting an org"; paths tagged
 //! `token-broker`): connect, show and disconnect the org; list its users;
 //! link Front Agent users to them. Thin handlers around
 //! [`crate::registration`], [`crate::connection`], [`crate::token`] and

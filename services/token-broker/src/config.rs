@@ -1,4 +1,5 @@
-//! The token-broker's configuration (runtime.md): the common values plus its own.
+//! The token-broker's configuration (runtime.md, the runtime contract outside this repository;
+//! README.md, "Configuration", lists every variable): the common values plus its own.
 
 use fa_runtime::config::ApiVersion;
 use fa_runtime::{CommonConfig, ConfigError, Settings, launch::ServiceConfig};

@@ -63,7 +63,7 @@ pub struct NewConnection<'a> {
     pub sealed_key: &'a Sealed,
 }
 
-/// The connection as the admin API shows it (admin-api.yaml `Connection`).
+/// The connection as the admin API shows it (admin-api.yaml `Connection`, outside this repository).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ConnectionView {
     tenant_id: String,

@@ -1,6 +1,6 @@
 //! What to tell an admin, in English and Japanese, when what they entered in
 //! the connection form does not work: the setting to fix, in the words of the
-//! setup screens they used (docs/salesforce-facts.md ("Setup vocabulary")). A bare `invalid_grant` or
+//! setup screens they used (docs/salesforce-facts.md, "Setup vocabulary"). A bare `invalid_grant` or
 //! "not a key" helps nobody.
 //!
 //! What goes wrong: Salesforce refuses the token exchange ([`Cause`],

@@ -6,7 +6,7 @@
 //! in-process on port 0.
 //!
 //! Module map, one noun each:
-//! - [`api`]: the admin API (admin-api.yaml, `token-broker` paths).
+//! - [`api`]: the admin API (admin-api.yaml, outside this repository, `token-broker` paths).
 //! - [`registration`]: the connection form's fields, checked.
 //! - [`private_key`]: the pasted key, parsed in every form admins paste it.
 //! - [`sealed`]: keys at rest under AES-256-GCM with a key id.

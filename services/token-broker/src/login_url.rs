@@ -1,5 +1,6 @@
 //! Which login URLs a connection may name (`FA_SF_LOGIN_URL_ALLOWLIST`,
-//! runtime.md), checked before any request leaves the broker: an admin must
+//! runtime.md, the runtime contract outside this repository; README.md, "Configuration"),
+//! checked before any request leaves the broker: an admin must
 //! not be able to make the broker call an address of their choosing. The
 //! same list decides which `instance_url` of a token grant, besides
 //! Salesforce's own `https` hosts, a token may be sent to

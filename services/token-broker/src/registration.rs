@@ -1,4 +1,5 @@
-//! A connection request as the admin sends it (admin-api.yaml,
+//! A connection request as the admin sends it (admin-api.yaml, the admin API contract
+//! outside this repository,
 //! `PUT /v1/tenants/{tenant_id}/salesforce/connection`), checked field by
 //! field before anything is sent to Salesforce. [`Refusal`] says what is
 //! wrong; its words for the admin are [`crate::hints::registration_hint`].

@@ -67,7 +67,7 @@ pub fn linkable(found: Option<User>, wanted: &SalesforceId) -> Result<User, Refu
     }
 }
 
-/// One link, as the admin API shows it (admin-api.yaml `UserLink`).
+/// One link, as the admin API shows it (admin-api.yaml `UserLink`, outside this repository).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserLink {
     /// The Front Agent user.

@@ -1,4 +1,5 @@
-//! The token-broker binary keeps the promises of runtime.md.
+//! The token-broker binary keeps the promises of runtime.md (the runtime contract,
+//! outside this repository).
 
 mod common;
 

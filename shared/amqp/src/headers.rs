@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use opentelemetry::propagation::{Extractor, Injector};
 
-/// The tenant a message belongs to (amqp.md).
+/// The tenant a message belongs to (amqp.md, the AMQP contract outside this repository).
 pub const TENANT_HEADER: &str = fa_messages::topology::TENANT_ID_HEADER;
 /// Why a message was dead-lettered: `{"code": "...", "message": "..."}`.
 pub const ERROR_HEADER: &str = fa_messages::topology::ERROR_HEADER;

@@ -25,7 +25,7 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// `message` with the properties amqp.md gives its type.
+    /// `message` with the properties amqp.md (the AMQP contract, outside this repository) gives its type.
     pub fn message<M: Message>(message: &M) -> Result<Self, PublishError> {
         let body = serde_json::to_vec(message).map_err(|e| PublishError::Encode(e.to_string()))?;
         Ok(Self {

@@ -1,4 +1,5 @@
-//! The exchanges and queues a service declares at start (amqp.md), again
+//! The exchanges and queues a service declares at start (amqp.md, the AMQP
+//! contract outside this repository), again
 //! after every reconnection; declaring is idempotent.
 
 use lapin::{

@@ -44,7 +44,7 @@ pub struct CustomerSource {
 
 impl CustomerSource {
     /// `<tenant_id>:<object>:<id>:<tag><modified_at>`: the `message_id` of
-    /// one version of the record (amqp.md).
+    /// one version of the record (amqp.md, the AMQP contract outside this repository).
     fn version_id(&self, tenant_id: &TenantId, tag: &str) -> String {
         format!("{tenant_id}:{}:{}:{tag}{}", self.object, self.id, format_utc_millis(self.modified_at))
     }

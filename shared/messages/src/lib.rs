@@ -1,7 +1,8 @@
 //! The messages the Salesforce connector for Front Agent exchanges over RabbitMQ.
 //!
 //! Front Agent and the connector's services (token-broker, importer, activity-writer) agree on
-//! the message contract in `shared/contracts` (`amqp.md` and `schemas/`). This crate is the Rust
+//! the message contract in `../shared/contracts/`, beside the checkout and outside this repository
+//! (`amqp.md` and `schemas/`; the schemas are copied into `shared/messages/schemas/`). This crate is the Rust
 //! side of that contract, so that no service hand-writes a body, a routing key or a
 //! `message_id`:
 //!

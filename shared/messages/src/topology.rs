@@ -1,4 +1,5 @@
-//! The names amqp.md fixes: exchanges, routing keys and the queues the services consume.
+//! The names amqp.md (the AMQP contract, outside this repository) fixes: exchanges, routing keys and the
+//! queues the services consume.
 //!
 //! Declaring them (types, arguments, bindings) is `fa-amqp`'s business; these are only the names,
 //! kept in one place so a typo cannot route messages into the void.

@@ -1,5 +1,6 @@
 //! What the admin APIs of the token-broker and the importer share
-//! (admin-api.yaml): the bearer token check and the limits every admin
+//! (admin-api.yaml, the admin API contract outside this repository; README.md describes the
+//! endpoints): the bearer token check and the limits every admin
 //! router is served behind ([`protect`]), the language of messages, the
 //! path's checked tenant id ([`TenantPath`]), and RFC 9457 problem documents
 //! with a stable `code`.

@@ -1,5 +1,6 @@
 //! Configuration: built-in defaults, then the TOML file named by
-//! `FA_SF_CONFIG`, then environment variables (runtime.md).
+//! `FA_SF_CONFIG`, then environment variables (runtime.md, the runtime contract in
+//! `../shared/contracts/`, outside this repository; README.md, "Configuration", restates it).
 //!
 //! Every value is looked up by its environment variable's name
 //! (`FA_SF_AMQP_URL`); in the TOML file the same value is the name without

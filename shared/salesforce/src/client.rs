@@ -300,7 +300,7 @@ impl Client {
     /// Runs a SOQL query over live, deleted and merged rows alike (the
     /// recycle bin's too): `GET …/queryAll?q=<soql>`; rows carry
     /// `IsDeleted` (and `MasterRecordId` for merged ones) when selected.
-    /// Its `nextRecordsUrl` still says `/query/` (docs/salesforce-facts.md) and is
+    /// Its `nextRecordsUrl` still says `/query/` (docs/salesforce-facts.md §2, "Paging") and is
     /// followed with [`Client::query_more`] like any other.
     ///
     /// # Errors

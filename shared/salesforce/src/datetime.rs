@@ -1,5 +1,5 @@
 //! Salesforce datetimes, as answers carry them and as SOQL filters want them
-//! (docs/salesforce-facts.md §2, "Dates returned" and "Dates in WHERE").
+//! (docs/salesforce-facts.md §2, "Dates in answers" and "Dates in WHERE").
 //!
 //! Answers say `2013-05-20T20:49:32.000+0000`: milliseconds and an offset
 //! without a colon, which RFC 3339 parsers refuse. WHERE clauses take the
@@ -46,7 +46,7 @@ pub fn soql_literal_seconds(at: OffsetDateTime) -> String {
 
 /// A SOQL WHERE literal to the millisecond: `2005-10-08T01:02:03.123Z`
 /// (UTC, unquoted). Salesforce stores datetimes to the millisecond, so this
-/// is exact for keyset paging on `SystemModstamp`. Not in docs/salesforce-facts.md's
+/// is exact for keyset paging on `SystemModstamp`. Not among docs/salesforce-facts.md §2's
 /// documented forms; sfsim accepts it.
 pub fn soql_literal_millis(at: OffsetDateTime) -> String {
     let at = at.to_offset(UtcOffset::UTC);

@@ -1,6 +1,6 @@
 //! The replication API's deleted list: which records of an object were
 //! deleted in a window, `GET …/sobjects/{object}/deleted/?start=…&end=…`
-//! (docs/salesforce-facts.md, "getDeleted").
+//! (docs/salesforce-facts.md §9, "getDeleted").
 //!
 //! Why it exists beside `queryAll`: a deleted record stays visible to
 //! `queryAll` only while it is in the recycle bin; once the bin is emptied

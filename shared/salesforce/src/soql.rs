@@ -1,4 +1,4 @@
-//! Putting values into SOQL text safely (docs/salesforce-facts.md §7, "SOQL literals").
+//! Putting values into SOQL text safely (docs/salesforce-facts.md §7, "SOQL string literals").
 //!
 //! Datetimes go in unquoted, see [`crate::datetime`]; the whole query is
 //! URL-encoded by [`Client::query`](crate::Client::query).

@@ -110,7 +110,7 @@ pub async fn run(amqp_url: &str, args: &AssistArgs) -> anyhow::Result<()> {
     )
 }
 
-/// The AMQP properties Front Agent's messages carry (amqp.md).
+/// The AMQP properties Front Agent's messages carry (amqp.md, the AMQP contract outside this repository).
 pub fn properties(event: &AssistCompletedV1, sent_at: u64) -> BasicProperties {
     let mut headers = BTreeMap::new();
     headers.insert(

@@ -8,13 +8,14 @@
 //!   `SystemModstamp`;
 //! - related records move to the master: Tasks' `WhoId` (Lead, Contact)
 //!   or `WhatId` and derived `AccountId` (Account), Contacts' `AccountId`
-//!   (Account); each one moved gets a new `SystemModstamp`;
+//!   (Account);
 //! - the master's `SystemModstamp` changes.
 //!
 //! Assumed: the master keeps its own field values (SOAP lets the caller
 //! pick fields from the others; sfsim does not), converted Leads cannot be
-//! merged, and Lead conversion fields pointing at a loser are left as they
-//! are.
+//! merged, Lead conversion fields pointing at a loser are left as they
+//! are, and each related record moved gets a new `SystemModstamp` (§9 says
+//! so of the master only).
 
 use time::OffsetDateTime;
 

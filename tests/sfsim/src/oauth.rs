@@ -81,7 +81,8 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    /// `grant_type` missing or not the JWT bearer URN.
+    /// `grant_type` missing or not the JWT bearer URN. Not in docs/salesforce-facts.md §1's table:
+    /// OAuth 2.0's standard error for it, as Salesforce answers it.
     pub const UNSUPPORTED_GRANT_TYPE: Self = Self::bad_request("unsupported_grant_type", "grant type not supported");
     /// Missing or malformed assertion, an algorithm other than RS256, or a signature the app's
     /// certificate does not verify.

@@ -1,7 +1,10 @@
 //! The sObjects sfsim knows, with the fields a connector touches, described
 //! as Salesforce describes them (docs/salesforce-facts.md §5 and §6): types, lengths,
 //! required fields, restricted picklists, what may be created, updated or
-//! filtered, and the relationship names of lookups.
+//! filtered, and the relationship names of lookups. Fields §5 does not describe (`Title`,
+//! `Department`, `Website`, `BillingCity`, the User fields other than §6's) follow Salesforce's
+//! object reference, not the facts page; lengths count UTF-16 units (docs/behaviour.md §4,
+//! "Lengths").
 
 use std::sync::LazyLock;
 
@@ -12,7 +15,7 @@ pub enum FieldType {
     Id,
     /// A lookup to one of `targets` (e.g. `WhoId` to Lead or Contact).
     Reference { targets: &'static [&'static str] },
-    /// Text of at most `length` characters (UTF-16 code units, as Salesforce counts).
+    /// Text of at most `length` characters (UTF-16 code units, as Salesforce counts: docs/behaviour.md §4).
     Text { length: usize },
     /// Long text; `filterable` is false for Task `Description`.
     TextArea { length: usize },
@@ -149,6 +152,9 @@ fn person_fields() -> Vec<Field> {
         Field::new("FirstName", Text { length: 40 }),
         Field::new("MiddleName", Text { length: 40 }),
         Field::new("LastName", Text { length: 80 }).required(),
+        // 121 is FirstName (40), a blank and LastName (80) only: not docs/salesforce-facts.md §5's
+        // documented "up to 203", which also counts MiddleName and Suffix. Read-only, so no write is
+        // checked against it.
         Field::new("Name", Text { length: 121 }).read_only(),
         Field::new("Title", Text { length: 128 }),
         Field::new("Email", Email),

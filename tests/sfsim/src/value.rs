@@ -230,7 +230,7 @@ pub fn phone_digits(text: &str) -> String {
         .collect()
 }
 
-/// Lengths as Salesforce counts them: UTF-16 code units (a Japanese
+/// Lengths as Salesforce counts them (docs/behaviour.md §4, "Lengths"): UTF-16 code units (a Japanese
 /// character counts one, an emoji two).
 pub fn salesforce_length(text: &str) -> usize {
     text.encode_utf16().count()

@@ -133,7 +133,8 @@ async fn serve_with_a_demo_org_writes_credentials_that_log_in() {
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// runtime.md gives sfsim `FA_SF_HTTP_ADDR`; `sfsim` alone serves, as
+/// runtime.md (the runtime contract, outside this repository) gives sfsim
+/// `FA_SF_HTTP_ADDR`; `sfsim` alone serves, as
 /// `sfsim serve` does, and listens there.
 #[tokio::test]
 async fn without_a_subcommand_it_serves_on_fa_sf_http_addr() {

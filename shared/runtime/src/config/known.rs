@@ -49,7 +49,8 @@ const fn environment_only(name: &'static str, read_by: &'static str) -> Variable
     Variable { name, kind: Kind::EnvironmentOnly, read_by }
 }
 
-/// Every `FA_SF_*` variable of the repository: runtime.md's list plus the
+/// Every `FA_SF_*` variable of the repository: the list of runtime.md (the runtime
+/// contract in `../shared/contracts/`, outside this repository) plus the
 /// variables runtime.md leaves out (`FA_SF_AMQP_CA_FILE`,
 /// `FA_SF_KEY_ENCRYPTION_KEY_PREVIOUS`, `FA_SF_TOKEN_REQUESTERS`,
 /// `FA_SF_WRITER_MAX_BATCH`) and those of tools and tests. Standard

@@ -1,5 +1,6 @@
 //! `fa-migrate [URL]`: applies the connector's migrations to the database at
-//! URL (default `FA_SF_DATABASE_URL`, then runtime.md's default) and exits.
+//! URL (default `FA_SF_DATABASE_URL`, then the default README.md's
+//! "Configuration" gives, which is runtime.md's) and exits.
 //! The services migrate at start anyway; this is for an SRE who wants the
 //! schema ready before rolling out, and for the tests, which start several at
 //! once as replicas starting together would.

@@ -358,7 +358,8 @@ fn refuses_as_salesforce_does() {
     const NO_SUCH_COLUMN: &str = "If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.";
     const NOT_UNDERSTOOD: &str = "If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names.";
 
-    // The recorded bodies of docs/salesforce-facts.md §3, verbatim.
+    // The recorded bodies of docs/salesforce-facts.md §3, verbatim; the third, `INVALID_TYPE` for an
+    // unknown object, is Salesforce's usual answer but not among the recorded ones.
     check(
         "SELECT Bacon__c FROM Account LIMIT 2",
         "INVALID_FIELD",
