@@ -185,8 +185,15 @@ impl Broker {
         self.publish_outgoing(Outgoing::message(message)?).await
     }
 
-    /// Publishes a prepared message; see [`Broker::publish`].
+    /// Publishes a prepared message; see [`Broker::publish`]. In a span of
+    /// its own, whose trace context the message carries.
     pub async fn publish_outgoing(&self, out: Outgoing) -> Result<(), PublishError> {
+        let span = tracing::info_span!("amqp.publish", otel.kind = "producer", exchange = %out.exchange,
+            routing_key = %out.routing_key, r#type = out.kind.as_deref().unwrap_or(""));
+        self.publish_outgoing_in_span(out).instrument(span).await
+    }
+
+    async fn publish_outgoing_in_span(&self, out: Outgoing) -> Result<(), PublishError> {
         let mut headers = out.headers;
         if let Some(tenant) = &out.tenant_id {
             headers::set_text(&mut headers, headers::TENANT_HEADER, tenant);

@@ -23,6 +23,8 @@ use lapin::{
     types::{FieldTable, ShortString},
 };
 
+use tracing::Instrument as _;
+
 use crate::{
     broker::{Broker, Link},
     headers,
@@ -63,6 +65,22 @@ impl Broker {
     /// yet confirmed is sent again, in order, on the next connection (so it
     /// may arrive twice, as with [`Broker::publish`]).
     pub async fn publish_all<'m, M: Message + 'm>(
+        &self,
+        messages: impl IntoIterator<Item = &'m M>,
+    ) -> Result<(), (usize, PublishError)> {
+        // One span for the call (not one per message: the importer sends
+        // thousands); the messages carry its trace context.
+        let span = tracing::info_span!(
+            "amqp.publish",
+            otel.kind = "producer",
+            exchange = M::EXCHANGE,
+            routing_key = M::ROUTING_KEY,
+            r#type = M::TYPE
+        );
+        self.publish_all_in_span(messages).instrument(span).await
+    }
+
+    async fn publish_all_in_span<'m, M: Message + 'm>(
         &self,
         messages: impl IntoIterator<Item = &'m M>,
     ) -> Result<(), (usize, PublishError)> {

@@ -582,7 +582,9 @@ async fn open(broker: &Broker, link: Arc<Link>) -> lapin::Result<Arc<Session>> {
         closed: CancellationToken::new(),
     });
     let reading = read_replies(session.clone(), replies, broker.closing().clone());
-    broker.spawn_helper(reading.instrument(tracing::info_span!("amqp.rpc.replies", service)));
+    // No parent: the reader outlives the call that opened the session, and
+    // belongs to no caller's trace.
+    broker.spawn_helper(reading.instrument(tracing::info_span!(parent: None, "amqp.rpc.replies", service)));
     Ok(session)
 }
 

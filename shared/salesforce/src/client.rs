@@ -20,6 +20,7 @@ use serde::{
     Deserialize, Deserializer,
     de::{DeserializeOwned, DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor},
 };
+use tracing::Instrument as _;
 
 use crate::{
     error::{ApiError, Error},
@@ -372,14 +373,33 @@ impl Client {
 
     /// Sends an authorised request; a 2xx body and the allowance, or the
     /// error.
+    ///
+    /// Every call Salesforce counts against the org's allowance passes
+    /// here, so each gets one span (`salesforce.request`), a child of the
+    /// span of the work that made it (an assist event's delivery): one trace
+    /// shows every call an event cost. The span names the method and path
+    /// only: a query's text (in the URL's query string) can quote customer
+    /// data, and is left out.
     pub(crate) async fn call(&self, request: reqwest::RequestBuilder) -> Result<(Vec<u8>, Option<ApiUsage>), Error> {
-        let response = request
+        let request = request
             .bearer_auth(self.token.expose_secret())
             .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
+            .build()
             .map_err(|e| Error::Transport(describe_transport(&e)))?;
+        let span = tracing::info_span!(
+            "salesforce.request",
+            otel.kind = "client",
+            http.request.method = %request.method(),
+            url.path = request.url().path(),
+            http.response.status_code = tracing::field::Empty,
+        );
+        self.send(request).instrument(span).await
+    }
+
+    async fn send(&self, request: reqwest::Request) -> Result<(Vec<u8>, Option<ApiUsage>), Error> {
+        let response = self.http.execute(request).await.map_err(|e| Error::Transport(describe_transport(&e)))?;
         let status = response.status().as_u16();
+        tracing::Span::current().record("http.response.status_code", status);
         let usage =
             response.headers().get(limits::HEADER).and_then(|v| v.to_str().ok()).and_then(ApiUsage::from_header);
         let body = read_body(response, MAX_ANSWER_BYTES).await.map_err(|e| match e {

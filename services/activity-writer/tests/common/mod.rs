@@ -345,8 +345,30 @@ impl Stack {
 
     /// Publishes any body to `frontagent.assist`.
     pub async fn publish_raw(&self, body: &[u8], message_id: &str, tenant: &str) {
+        self.publish_with_headers(body, message_id, tenant, &[]).await;
+    }
+
+    /// Publishes `event` as Front Agent does inside a trace: with W3C
+    /// `traceparent`.
+    pub async fn publish_traced(&self, event: &Value, traceparent: &str) {
+        let id = event["event_id"].as_str().unwrap_or("no-id").to_owned();
+        let tenant = event["tenant_id"].as_str().unwrap_or(TENANT).to_owned();
+        let body = serde_json::to_vec(event).expect("JSON");
+        self.publish_with_headers(&body, &id, &tenant, &[("traceparent", traceparent)]).await;
+    }
+
+    /// Sets a variable of the writers started from now on.
+    pub fn set_writer_env(&mut self, name: &str, value: &str) {
+        self.env.insert(name.to_owned(), value.to_owned());
+    }
+
+    /// Publishes any body to `frontagent.assist` with `extra` headers.
+    pub async fn publish_with_headers(&self, body: &[u8], message_id: &str, tenant: &str, extra: &[(&str, &str)]) {
         let mut headers = FieldTable::default();
         headers.insert(ShortString::from("tenant_id"), AMQPValue::LongString(tenant.into()));
+        for (name, value) in extra {
+            headers.insert(ShortString::from(*name), AMQPValue::LongString((*value).into()));
+        }
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
         let properties = BasicProperties::default()
             .with_content_type("application/json".into())
