@@ -186,8 +186,18 @@ impl TestVhost {
 
     /// The vhost's connections, one process id per line: a connection
     /// dropped and made again shows as another id.
+    ///
+    /// `rabbitmqctl list_connections` takes no vhost (`-p` is ignored: it
+    /// lists the whole node's, every other test's too), so the vhost is
+    /// listed beside each pid and the lines of others are dropped here.
     pub fn list_connections(&self) -> anyhow::Result<String> {
-        rabbitmqctl_output(&["list_connections", "-q", "--no-table-headers", "-p", &self.name, "pid"])
+        let all = rabbitmqctl_output(&["list_connections", "-q", "--no-table-headers", "vhost", "pid"])?;
+        Ok(all
+            .lines()
+            .filter_map(|line| line.split_once('\t'))
+            .filter(|(vhost, _)| *vhost == self.name)
+            .map(|(_, pid)| format!("{pid}\n"))
+            .collect())
     }
 }
 
