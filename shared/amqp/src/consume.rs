@@ -13,7 +13,7 @@ use std::{
     future::Future,
     panic::AssertUnwindSafe,
     sync::{
-        Arc,
+        Arc, OnceLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -33,9 +33,9 @@ use tracing::Instrument as _;
 use crate::{
     batch::{self, BatchHandler, BatchOptions, Grouping, Groups},
     broker::{Broker, close_channel},
+    failure::{Code, Failure},
     headers,
     retry::RetryPolicy,
-    failure::{Code, Failure},
     settle,
 };
 
@@ -154,8 +154,17 @@ impl ConsumerOptions {
 }
 
 /// A running consumer.
+///
+/// Two questions about it have different answers while RabbitMQ is away:
+/// it is not *ready* (not subscribed; [`Self::readiness`]) but it is
+/// *alive* (its loop waits for the connection and subscribes again by
+/// itself; [`Self::liveness`]). It is dead only once its loop has ended
+/// without being asked to stop (it panicked, or its broker was closed
+/// under it), since nothing restarts the loop then.
 pub struct ConsumerHandle {
     running: Arc<AtomicBool>,
+    /// Why the loop ended, set once it ended without [`Self::stop`].
+    died: Arc<OnceLock<&'static str>>,
     stop: CancellationToken,
     done: tokio::task::JoinHandle<()>,
     queue: String,
@@ -172,6 +181,22 @@ impl ConsumerHandle {
         let running = self.running.clone();
         let queue = self.queue.clone();
         move || if running.load(Ordering::Relaxed) { Ok(()) } else { Err(format!("not consuming {queue}")) }
+    }
+
+    /// Ok while its loop runs, subscribed or waiting for RabbitMQ; once the
+    /// loop ended without [`Self::stop`], `consumer <queue> stopped: <why>`.
+    pub fn liveness(&self) -> Result<(), String> {
+        (self.liveness_probe())()
+    }
+
+    /// A liveness check that can be moved into a closure.
+    pub fn liveness_probe(&self) -> impl Fn() -> Result<(), String> + Send + Sync + 'static {
+        let died = self.died.clone();
+        let queue = self.queue.clone();
+        move || match died.get() {
+            None => Ok(()),
+            Some(why) => Err(format!("consumer {queue} stopped: {why}")),
+        }
     }
 
     /// Stops taking deliveries, lets those in flight finish (up to the drain
@@ -206,8 +231,26 @@ fn spawn<H: BatchHandler>(broker: Broker, options: ConsumerOptions, grouping: Gr
     let queue = options.queue.clone();
     let span = tracing::info_span!("consumer", queue = %queue);
     let consuming = Arc::new(Consuming { broker, handler, options, grouping });
-    let done = tokio::spawn(run(consuming, running.clone(), stop.clone()).instrument(span));
-    ConsumerHandle { running, stop, done, queue }
+    let died = Arc::new(OnceLock::new());
+    let looping = run(consuming, running.clone(), stop.clone());
+    let (subscribed, record, asked) = (running.clone(), died.clone(), stop.clone());
+    let done = tokio::spawn(
+        async move {
+            // The loop ends by itself only on stop or once the broker is
+            // closed; a panic would leave `running` set: say what happened.
+            let why = match AssertUnwindSafe(looping).catch_unwind().await {
+                Ok(()) if asked.is_cancelled() => return,
+                Ok(()) => "the broker connection was closed",
+                // Its message went to stderr through the panic hook.
+                Err(_) => "it panicked",
+            };
+            // Logged by whoever owns the handle (fa-runtime's `/healthz`).
+            subscribed.store(false, Ordering::Relaxed);
+            let _ = record.set(why);
+        }
+        .instrument(span),
+    );
+    ConsumerHandle { running, died, stop, done, queue }
 }
 
 /// What every task of one consumer shares.

@@ -15,6 +15,8 @@
 //! - [`telemetry`]: logs to stdout (JSON or pretty) and OpenTelemetry export.
 //! - [`metrics`]: the process-wide Prometheus registry.
 //! - [`readiness`]: the named checks behind `/readyz`.
+//! - [`liveness`]: behind `/healthz`, whether every consumer and background
+//!   task still runs.
 //! - [`http`]: the health, readiness and metrics server.
 //! - [`shutdown`]: SIGTERM and SIGINT as a cancellation token.
 //! - [`launch`]: the skeleton of every `main`.
@@ -26,10 +28,12 @@ pub mod config;
 pub mod host;
 pub mod http;
 pub mod launch;
+pub mod liveness;
 pub mod metrics;
 pub mod readiness;
 pub mod shutdown;
 pub mod telemetry;
 
 pub use config::{CommonConfig, ConfigError, Settings};
+pub use liveness::Liveness;
 pub use readiness::Readiness;

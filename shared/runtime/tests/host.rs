@@ -111,16 +111,19 @@ async fn consumers_stop_then_owned_tasks_then_the_broker_then_the_pool() {
     // A task that still uses the broker and the pool at the end of its
     // wind-down, as the importer's scheduler may.
     let (pool, broker, stop, record) = (host.pool.clone(), host.broker.clone(), shutdown.clone(), events.clone());
-    host.own(tokio::spawn(async move {
-        stop.cancelled().await;
-        tokio::time::sleep(WIND_DOWN).await;
-        let published = broker.publish_outgoing(message(TASK_OUT, "from-the-task")).await;
-        let queried = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&pool).await;
-        record.push(match (published, queried) {
-            (Ok(()), Ok(1)) => "the owned task ended, having used the broker and the pool",
-            _ => "the owned task found the broker or the pool closed",
-        });
-    }));
+    host.own(
+        "winding-down",
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            tokio::time::sleep(WIND_DOWN).await;
+            let published = broker.publish_outgoing(message(TASK_OUT, "from-the-task")).await;
+            let queried = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&pool).await;
+            record.push(match (published, queried) {
+                (Ok(()), Ok(1)) => "the owned task ended, having used the broker and the pool",
+                _ => "the owned task found the broker or the pool closed",
+            });
+        }),
+    );
 
     eventually(WAIT, "the broker to connect", || async { host.broker.readiness().ok() }).await;
     eventually(WAIT, "the consumer to subscribe", || async { consumer.readiness().ok() }).await;
