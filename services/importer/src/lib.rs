@@ -17,7 +17,8 @@
 //! - [`index`]: what of a published record goes into the customer index
 //!   the activity-writer matches callers on.
 //! - [`org`]: the tenant's org: pages, Salesforce's failures classified,
-//!   the API allowance watched.
+//!   the API allowance watched; [`allowance`]: the pauses and usage
+//!   readings every replica reports, from PostgreSQL.
 //! - [`query`], [`mapping`], [`watermark`]: the SOQL, the record-to-customer
 //!   mapping, the resume point (pure, tested with tables).
 //! - [`removal`]: whether a record left Salesforce, why, and whether Front
@@ -31,6 +32,7 @@
 //! `customer.upsert` the broker confirmed, together with every record
 //! before them.
 
+pub mod allowance;
 pub mod api;
 pub mod commands;
 pub mod config;
@@ -39,6 +41,7 @@ pub mod index;
 pub mod lock;
 pub mod mapping;
 pub mod org;
+pub mod pending;
 pub mod purged;
 pub mod query;
 pub mod reconcile;
@@ -101,7 +104,12 @@ pub async fn run(config: Config, ctx: Context) -> anyhow::Result<()> {
     options.prefetch = CONCURRENT_RUNS;
     let consumer = host.broker.consume(options, commands::Commands { importer });
     let tick = (config.interval / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
-    host.own(tokio::spawn(schedule::run(host.pool.clone(), host.broker.clone(), tick, ctx.shutdown.clone())));
+    host.own(
+        "scheduler",
+        tokio::spawn(schedule::run(host.pool.clone(), host.broker.clone(), tick, ctx.shutdown.clone())),
+    );
+    let gauges = allowance::run(host.pool.clone(), allowance::REFRESH_EVERY, ctx.shutdown.clone());
+    host.own("allowance", tokio::spawn(gauges));
     let api = Arc::new(api::Api { pool: host.pool.clone(), broker: host.broker.clone() });
     let routes = api::router(api, AdminToken::new(config.admin_token.clone()));
     host.serve(routes, ctx, vec![consumer]).await

@@ -1,5 +1,5 @@
 //! One tenant's org as the importer calls it: query pages with a token from
-//! the token-broker, Salesforce's answers classified (docs/salesforce-facts.md §3, §10)
+//! the token-broker, Salesforce's answers classified (docs/salesforce-facts.md §2, §3, §10)
 //! into what the run does next, and the org's API usage watched.
 //!
 //! - passing failures (5xx, `SERVER_UNAVAILABLE`, `QUERY_TIMEOUT`, lost
@@ -9,6 +9,9 @@
 //! - `REQUEST_LIMIT_EXCEEDED`, or an allowance used to 90 %, pauses the
 //!   tenant ([`Failure::Pause`]);
 //! - anything else ends the run ([`Failure::Permanent`]).
+//!
+//! Each usage an answer reports is stored ([`allowance::record`]), so every
+//! replica reports the newest reading, whichever replica took it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -16,10 +19,15 @@ use fa_messages::{SObject, TenantId};
 pub use fa_salesforce::PageRequest;
 use fa_salesforce::{ApiUsage, Client, ErrorCode, RawPage, Retry, replication::DeletedList};
 use fa_tokens::{AccessToken, CallError, Session, TokenClient, TokenError};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-use crate::{SERVICE, run_error::RunErrorCode};
+use crate::{
+    SERVICE,
+    allowance::{self, Gauge},
+    run_error::RunErrorCode,
+};
 
 /// The share of the daily allowance at which a tenant pauses (docs/behaviour.md §5).
 pub const PAUSE_AT: f64 = 0.9;
@@ -70,6 +78,8 @@ pub struct Org {
     tenant: TenantId,
     tokens: TokenClient,
     http: reqwest::Client,
+    /// Where the usage readings go.
+    pool: PgPool,
     api_version: String,
     stop: CancellationToken,
     /// Waits between passing failures; the run gives up after the last.
@@ -77,16 +87,17 @@ pub struct Org {
 }
 
 impl Org {
-    /// The org of `tenant`.
+    /// The org of `tenant`; the usage it reports is stored in `pool`.
     pub fn new(
         tenant: &TenantId,
         tokens: TokenClient,
         http: reqwest::Client,
+        pool: PgPool,
         api_version: &str,
         stop: CancellationToken,
         backoff: Arc<[Duration]>,
     ) -> Self {
-        Self { tenant: tenant.clone(), tokens, http, api_version: api_version.to_owned(), stop, backoff }
+        Self { tenant: tenant.clone(), tokens, http, pool, api_version: api_version.to_owned(), stop, backoff }
     }
 
     /// The tenant whose org this is.
@@ -196,17 +207,23 @@ impl Org {
         answer: impl Future<Output = Result<(T, Option<ApiUsage>), fa_salesforce::Error>>,
     ) -> Result<(T, Option<ApiUsage>), fa_salesforce::Error> {
         let answer = answer.await;
-        match &answer {
-            Ok((_, usage)) => self.watch(*usage),
-            Err(error) => self.watch(error.api().and_then(|api| api.limit)),
+        let usage = match &answer {
+            Ok((_, usage)) => *usage,
+            Err(error) => error.api().and_then(|api| api.limit),
+        };
+        if let Some(usage) = usage {
+            self.watch(usage).await;
         }
         answer
     }
 
-    fn watch(&self, usage: Option<ApiUsage>) {
-        if let Some(usage) = usage {
-            metrics::gauge!("fa_salesforce_api_usage_ratio", "service" => SERVICE, "tenant" => self.tenant.to_string())
-                .set(usage.ratio());
+    /// Shows the reading on this replica at once and stores it for the
+    /// others ([`allowance`]). A reading that could not be stored is only
+    /// shown here: the next answer brings another, and the run goes on.
+    async fn watch(&self, usage: ApiUsage) {
+        Gauge::Usage.set(self.tenant.as_str(), usage.ratio());
+        if let Err(e) = allowance::record(&self.pool, &self.tenant, usage).await {
+            tracing::warn!(tenant_id = %self.tenant, error = %e, "the org's API usage could not be stored; other replicas show the previous reading");
         }
     }
 }

@@ -167,6 +167,7 @@ impl Importer {
             tenant,
             self.tokens.clone(),
             self.http.clone(),
+            self.pool.clone(),
             &self.settings.api_version,
             self.stop.clone(),
             self.settings.backoff.clone(),
