@@ -15,7 +15,7 @@ use fa_phone::Region;
 use serde::Deserialize;
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::removal::Life;
+use crate::{pending::Pending, removal::Life};
 
 /// A Lead as the importer's query returns it. Fields Salesforce answers as `null` are `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -248,9 +248,9 @@ impl TryFrom<AnyRow> for Row {
 
 /// What becomes of a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mapped {
+pub enum Mapped<C = CustomerUpsertV1> {
     /// Publish this.
-    Customer(CustomerUpsertV1),
+    Customer(C),
     /// The record has no name: it is not imported, and counts as `skipped`.
     NoName,
 }
@@ -290,15 +290,19 @@ impl std::error::Error for MappingError {
 /// # Errors
 /// [`MappingError`] when the row's id is not an 18-character Salesforce id (never expected).
 pub fn map(tenant: &TenantId, run_id: &str, row: &Row) -> Result<Mapped, MappingError> {
-    map_owned(tenant, run_id, row.clone())
+    Ok(match map_owned(tenant, row.clone())? {
+        Mapped::Customer(pending) => Mapped::Customer(pending.into_run(run_id)),
+        Mapped::NoName => Mapped::NoName,
+    })
 }
 
 /// [`map`], taking the row: its texts move into the message rather than being copied (the run
-/// maps every record it reads, and has no use for the row afterwards).
+/// maps every record it reads, and has no use for the row afterwards). The message waits for the
+/// id of the run that publishes it ([`Pending`]): pages are read ahead of that run.
 ///
 /// # Errors
 /// As [`map`].
-pub fn map_owned(tenant: &TenantId, run_id: &str, row: Row) -> Result<Mapped, MappingError> {
+pub fn map_owned(tenant: &TenantId, row: Row) -> Result<Mapped<Pending<CustomerUpsertV1>>, MappingError> {
     let object = row.object();
     let (id, modified_at, name, company, email, phone) = match row {
         Row::Lead(lead) => (
@@ -326,9 +330,9 @@ pub fn map_owned(tenant: &TenantId, run_id: &str, row: Row) -> Result<Mapped, Ma
         return Ok(Mapped::NoName);
     };
     let id = SalesforceId::new_18(&id).map_err(|reason| MappingError { object, reason })?;
-    Ok(Mapped::Customer(CustomerUpsertV1 {
+    Ok(Mapped::Customer(Pending::new(CustomerUpsertV1 {
         tenant_id: tenant.clone(),
-        import_run_id: run_id.to_owned(),
+        import_run_id: String::new(),
         source: CustomerSource {
             system: SourceSystem::Salesforce,
             object,
@@ -341,7 +345,7 @@ pub fn map_owned(tenant: &TenantId, run_id: &str, row: Row) -> Result<Mapped, Ma
             email,
             phones: present(phone).map(customer_phone).into_iter().collect(),
         },
-    }))
+    })))
 }
 
 /// `last first`, each trimmed; one space only between two non-empty parts.

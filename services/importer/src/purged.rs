@@ -35,6 +35,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     org::{self, Failure, Org, PageRequest},
+    pending::Pending,
     query,
     reconcile::{self, ListAnswer},
     removal,
@@ -58,7 +59,7 @@ pub struct Look {
 pub struct Found {
     /// Records Front Agent holds that are gone, oldest first, each as the
     /// `customer.removed` to publish (the run id filled in when published).
-    pub gone: Vec<CustomerRemovedV1>,
+    pub gone: Vec<Pending<CustomerRemovedV1>>,
     /// Where the look stands once they are all announced.
     pub next: Look,
 }
@@ -150,7 +151,11 @@ async fn held_and_deleted(
 }
 
 /// The `customer.removed` of each record gone, oldest first.
-fn oldest_first(tenant: &TenantId, object: SObject, gone: BTreeMap<String, OffsetDateTime>) -> Vec<CustomerRemovedV1> {
+fn oldest_first(
+    tenant: &TenantId,
+    object: SObject,
+    gone: BTreeMap<String, OffsetDateTime>,
+) -> Vec<Pending<CustomerRemovedV1>> {
     let mut gone: Vec<(OffsetDateTime, String)> = gone.into_iter().map(|(id, at)| (at, id)).collect();
     gone.sort();
     gone.into_iter()

@@ -7,7 +7,7 @@
 //! and publishes `customer.removed.v1` only for what [`announce`] lets
 //! through. Why the rules are what they are:
 //! - A merge deletes the losers and names the survivor in `MasterRecordId`
-//!   (docs/salesforce-facts.md, "Merges"): Front Agent moves the call history there.
+//!   (docs/salesforce-facts.md §9, "Merges"): Front Agent moves the call history there.
 //! - A converted Lead is not deleted; it stays read-only with
 //!   `IsConverted = true` and names the Contact (and Account) it became.
 //!   The Contact is the person, so it is the successor; the Account only
@@ -23,6 +23,8 @@ use fa_messages::{
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
+
+use crate::pending::Pending;
 
 /// The fields that say whether a record still lives, as `queryAll` returns
 /// them; a field the object does not have (`IsConverted` on a Contact) is
@@ -130,22 +132,22 @@ pub fn announce(fate: &Fate, held: bool) -> Option<bool> {
 }
 
 /// The `customer.removed` of `record`, seen gone at `modified_at` (its
-/// `SystemModstamp`, or when the importer learned it); the run id is filled
-/// in when it is published.
+/// `SystemModstamp`, or when the importer learned it), for the run that
+/// publishes it to name itself in.
 pub fn message(
     tenant: &TenantId,
     record: SalesforceRef,
     modified_at: OffsetDateTime,
     reason: RemovalReason,
     successor: Option<SalesforceRef>,
-) -> CustomerRemovedV1 {
-    CustomerRemovedV1 {
+) -> Pending<CustomerRemovedV1> {
+    Pending::new(CustomerRemovedV1 {
         tenant_id: tenant.clone(),
         import_run_id: String::new(),
         source: CustomerSource { system: SourceSystem::Salesforce, object: record.object, id: record.id, modified_at },
         reason,
         successor,
-    }
+    })
 }
 
 /// A reason's wire form, for logs and metric labels.

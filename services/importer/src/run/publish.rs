@@ -30,14 +30,8 @@ impl Importer {
         run: &mut RunState,
     ) -> anyhow::Result<(Written, Option<String>)> {
         let Batch { mut rows, cursor, .. } = batch;
-        for (record, _) in &mut rows {
-            match &mut record.action {
-                Action::Upsert(message) => message.import_run_id.clone_from(&run.run_id),
-                Action::Remove(message) => message.import_run_id.clone_from(&run.run_id),
-                _ => {}
-            }
-        }
-        let messages: Vec<Outgoing<'_>> = rows.iter().filter_map(|(record, _)| record.message()).collect();
+        let messages: Vec<Outgoing<'_>> =
+            rows.iter_mut().filter_map(|(record, _)| record.message(&run.run_id)).collect();
         // The messages before `unconfirmed` were confirmed, in order.
         let (unconfirmed, failure) = match self.publish_in_order(&messages).await {
             Ok(()) => (usize::MAX, None),

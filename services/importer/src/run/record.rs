@@ -6,13 +6,14 @@ use time::OffsetDateTime;
 
 use crate::{
     mapping::{self, Mapped, Seen},
+    pending::Pending,
     removal,
     watermark::Stamped,
 };
 
 /// A record read and already mapped (in the task that fetched its page, so
-/// mapping, phone normalisation included, runs beside publishing); the run
-/// id is filled in when it is published.
+/// mapping, phone normalisation included, runs beside publishing); its
+/// message names the run that publishes it ([`Prepared::message`]).
 pub(super) struct Prepared {
     pub(super) modified_at: OffsetDateTime,
     pub(super) id: String,
@@ -23,7 +24,7 @@ pub(super) struct Prepared {
 /// What the run does with a record read.
 pub(super) enum Action {
     /// A live record: publish `customer.upsert`.
-    Upsert(CustomerUpsertV1),
+    Upsert(Pending<CustomerUpsertV1>),
     /// A live record without a name: counted as skipped.
     NoName,
     /// A live record whose row could not be mapped: skipped, with a warning.
@@ -32,7 +33,7 @@ pub(super) enum Action {
     /// per batch, against the customer index ([`Importer::decide_removals`]).
     Gone { reason: RemovalReason, successor: Option<SalesforceRef> },
     /// Gone, and Front Agent holds it: publish `customer.removed`.
-    Remove(CustomerRemovedV1),
+    Remove(Pending<CustomerRemovedV1>),
     /// Gone, and never Front Agent's (first seen gone): nothing to say, not
     /// counted; the watermark still moves past it.
     Unheld,
@@ -49,11 +50,7 @@ impl Prepared {
         }
         let action = match fate {
             removal::Fate::Gone { reason, successor } => Action::Gone { reason, successor },
-            // No run id yet: pages are read and mapped ahead of the run
-            // that publishes them (a catch-up run goes on with the cursor of
-            // the run before it), so the publishing run stamps its own id
-            // (`Importer::publish`).
-            removal::Fate::Live => match mapping::map_owned(tenant, "", row) {
+            removal::Fate::Live => match mapping::map_owned(tenant, row) {
                 Ok(Mapped::Customer(message)) => Action::Upsert(message),
                 Ok(Mapped::NoName) => Action::NoName,
                 Err(e) => Action::Unmappable(e),
@@ -63,20 +60,21 @@ impl Prepared {
     }
 
     /// A record found gone outside the cursor (deleted list, reconciliation).
-    pub(super) fn removed(message: CustomerRemovedV1) -> Self {
+    pub(super) fn removed(message: Pending<CustomerRemovedV1>) -> Self {
+        let source = &message.content().source;
         Self {
-            modified_at: message.source.modified_at,
-            id: message.source.id.as_str().to_owned(),
-            object: message.source.object,
+            modified_at: source.modified_at,
+            id: source.id.as_str().to_owned(),
+            object: source.object,
             action: Action::Remove(message),
         }
     }
 
-    /// The message to publish, if the record has one.
-    pub(super) fn message(&self) -> Option<Outgoing<'_>> {
-        match &self.action {
-            Action::Upsert(message) => Some(Outgoing::Upsert(message)),
-            Action::Remove(message) => Some(Outgoing::Removed(message)),
+    /// The message run `run_id` publishes for the record, if it has one.
+    pub(super) fn message(&mut self, run_id: &str) -> Option<Outgoing<'_>> {
+        match &mut self.action {
+            Action::Upsert(message) => Some(Outgoing::Upsert(message.in_run(run_id))),
+            Action::Remove(message) => Some(Outgoing::Removed(message.in_run(run_id))),
             _ => None,
         }
     }

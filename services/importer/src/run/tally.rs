@@ -48,7 +48,7 @@ impl Tally {
             match record.action {
                 Action::Upsert(message) => {
                     // The overlap too: a version committed late is new to the index.
-                    entries.push(index::entry(message));
+                    entries.push(index::entry(message.into_content()));
                     if new {
                         self.published += 1;
                     } else {
@@ -56,6 +56,7 @@ impl Tally {
                     }
                 }
                 Action::Remove(message) => {
+                    let message = message.content();
                     metrics::counter!("fa_import_removals_total", "object" => message.source.object.as_str(),
                         "reason" => removal::label(message.reason))
                     .increment(1);
