@@ -135,7 +135,10 @@ impl BatchHandler for Writer {
         metrics::counter!("fa_activity_tasks_total", "service" => SERVICE, "outcome" => "failed", "code" => code.as_str())
             .increment(1);
         let Some((tenant_id, event_id)) = ids_of(message) else {
-            tracing::warn!(code = failure.code(), "dead-lettered a message without readable ids; no activity.failed can name it");
+            tracing::warn!(
+                code = failure.code(),
+                "dead-lettered a message without readable ids; no activity.failed can name it"
+            );
             return Ok(());
         };
         let failed = ActivityFailedV1 {
@@ -213,7 +216,9 @@ impl Writer {
             out[i] = out[index[k]].clone();
         }
         out.into_iter()
-            .map(|o| o.unwrap_or_else(|| verdict::internal(WriterCode::NotHandled, "the event was not handled in its batch")))
+            .map(|o| {
+                o.unwrap_or_else(|| verdict::internal(WriterCode::NotHandled, "the event was not handled in its batch"))
+            })
             .collect()
     }
 
@@ -255,7 +260,9 @@ impl Writer {
         let outcomes: Vec<Outcome> = b
             .out
             .into_iter()
-            .map(|o| o.unwrap_or_else(|| verdict::internal(WriterCode::NotHandled, "the event was not handled in its batch")))
+            .map(|o| {
+                o.unwrap_or_else(|| verdict::internal(WriterCode::NotHandled, "the event was not handled in its batch"))
+            })
             .collect();
         count_retried(outcomes.iter().filter(|o| matches!(o, Outcome::Retry { .. } | Outcome::Wait { .. })).count());
         Ok(outcomes)
@@ -670,7 +677,9 @@ impl Writer {
                     Outcome::Done
                 }
                 Ok(()) => verdict::internal(WriterCode::PublishFailed, "customer.linked was not confirmed"),
-                Err(e) => verdict::internal(WriterCode::PublishFailed, &format!("activity.written was not confirmed: {e}")),
+                Err(e) => {
+                    verdict::internal(WriterCode::PublishFailed, &format!("activity.written was not confirmed: {e}"))
+                }
             });
         }
         Ok(())

@@ -55,7 +55,10 @@ impl Handler for Commands {
         match self.importer.request(&request.tenant_id, request.reason).await {
             Ok(Started::Ran) | Ok(Started::Paused) => Outcome::Done,
             Ok(Started::Busy) => Outcome::Retry {
-                failure: Failure::new(CommandCode::TenantBusy, "a run of this tenant is in progress; this request follows it"),
+                failure: Failure::new(
+                    CommandCode::TenantBusy,
+                    "a run of this tenant is in progress; this request follows it",
+                ),
                 after: Some(BUSY_RETRY),
             },
             Ok(Started::NotConnected) => Outcome::Reject(Failure::new(
