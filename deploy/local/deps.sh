@@ -75,6 +75,15 @@ if ! "${SUDO[@]}" rabbitmqctl -q status >/dev/null 2>&1; then
   "${SUDO[@]}" rabbitmq-server -detached >/dev/null 2>&1 || true
   wait_for 120 "RabbitMQ" "${SUDO[@]}" rabbitmqctl -q await_startup
 fi
+# RabbitMQ's own metrics on :15692 (per queue at /metrics/per-object), which
+# deploy/prometheus/prometheus.yml scrapes for the queue-depth panels and
+# rules, and which the activity-writer's Prometheus test scrapes. Enabling
+# a plugin takes effect on the running broker, no restart.
+enabled_plugins=$("${SUDO[@]}" rabbitmq-plugins list -q -e 2>/dev/null || true)
+if ! grep -q '\brabbitmq_prometheus\b' <<<"$enabled_plugins"; then
+  say "enabling RabbitMQ's Prometheus plugin (metrics on :15692)"
+  "${SUDO[@]}" rabbitmq-plugins -q enable rabbitmq_prometheus >/dev/null
+fi
 # Tests create a vhost of their own with rabbitmqctl, which needs the
 # broker's Erlang cookie; a non-root developer gets a copy of it.
 if [ "$(id -u)" -ne 0 ] && [ ! -r "$HOME/.erlang.cookie" ] && sudo test -f /var/lib/rabbitmq/.erlang.cookie; then

@@ -128,6 +128,11 @@ impl Stack {
         let config =
             token_broker::Config::from_settings(&fa_runtime::Settings::from_env_map(broker_env).expect("settings"))
                 .expect("config");
+        // As production's launch does before the service starts: without the
+        // recorder installed, what the broker counts before its first scrape
+        // (the token exchange at connect) is lost, and `fa_build_info` is
+        // never set.
+        fa_runtime::metrics::start("token-broker", env!("CARGO_PKG_VERSION"));
         let broker_stop = CancellationToken::new();
         let ctx = fa_runtime::launch::Context { listener, shutdown: broker_stop.clone() };
         tokio::spawn(async move {
