@@ -77,6 +77,7 @@ pub const VARIABLES: &[Variable] = &[
     environment_only("FA_SF_TEST_ADMIN_DATABASE_URL", "fa-testkit; deploy/local/sweep-test-leftovers.sh"),
     environment_only("FA_SF_TEST_AMQP_AUTHORITY", "fa-testkit"),
     environment_only("FA_SF_CONFORMANCE_PYTHON", "sfsim's conformance test"),
+    environment_only("FA_SF_BIN_DIR", "deploy/local/run.sh: where `make run` takes the binaries from"),
 ];
 
 /// A name no program of the connector reads.
