@@ -8,8 +8,6 @@
 //! evaluates without error, the core panels have data, and Prometheus
 //! evaluates every alerting rule without error.
 
-mod common;
-
 use std::{
     collections::HashMap,
     net::TcpStream,
@@ -17,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Stack, event, id_of};
+use crate::common::{Stack, event, id_of};
 use fa_testkit::process::Service;
 use serde_json::{Value, json};
 
@@ -115,7 +113,7 @@ async fn prometheus_evaluates_every_dashboard_query_and_alert_rule_against_the_r
     for e in &events {
         stack.publish(e).await;
     }
-    stack.publish_raw(b"{ not json", "as_prom_broken", common::TENANT).await;
+    stack.publish_raw(b"{ not json", "as_prom_broken", crate::common::TENANT).await;
     let mut ids: Vec<&str> = events.iter().map(id_of).collect();
     ids.push("as_prom_broken");
     stack.wait_settled(WAIT, &ids).await;

@@ -5,15 +5,13 @@
 //! has connected and becomes exactly one Task; the one-off shovel deletes
 //! itself; replaying again writes nothing twice.
 
-mod common;
-
 use std::{
     path::Path,
     process::{Command, Output},
     time::Duration,
 };
 
-use common::{Stack, event_of, id_of, tasks_for};
+use crate::common::{Stack, event_of, id_of, tasks_for};
 use lapin::{
     BasicProperties, Channel, Connection, ConnectionProperties,
     options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},

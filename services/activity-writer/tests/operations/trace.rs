@@ -4,8 +4,6 @@
 //! so whoever follows a call from Front Agent's side sees where the time and
 //! the org's API calls went. Checked at an OTLP/HTTP receiver in this test.
 
-mod common;
-
 use std::{
     collections::HashMap,
     io::{BufRead as _, BufReader, Read as _, Write as _},
@@ -13,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Stack, event, id_of};
+use crate::common::{Stack, event, id_of};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::ExportTraceServiceRequest, common::v1::any_value::Value as AnyValue, trace::v1::Span,
 };
