@@ -401,15 +401,21 @@ async fn a_spent_allowance_pauses_the_tenant_without_failing_it() {
     let run = completions(&seen)[0].clone();
     assert_eq!(run["status"], "succeeded", "paused, not failed: {run}");
     assert_eq!(run["more_pending"], true);
-    let (_, state) = stack.admin(reqwest::Method::GET, &format!("/v1/tenants/{TENANT}/imports")).await;
-    assert!(state["paused_until"].is_string(), "{state}");
-    let metrics = reqwest::get(format!("http://127.0.0.1:{}/metrics", stack.port))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(metrics.contains(&format!("fa_tenant_paused{{service=\"importer\",tenant=\"{TENANT}\"}} 1")), "{metrics}");
+    // import.completed is published before the pause is written: wait
+    // for the pause, not assume it landed first.
+    let path = format!("/v1/tenants/{TENANT}/imports");
+    fa_testkit::eventually(Duration::from_secs(10), "the pause to be recorded", || async {
+        let (_, state) = stack.admin(reqwest::Method::GET, &path).await;
+        state["paused_until"].is_string().then_some(())
+    })
+    .await;
+    let paused = format!("fa_tenant_paused{{service=\"importer\",tenant=\"{TENANT}\"}} 1");
+    fa_testkit::eventually(Duration::from_secs(10), "fa_tenant_paused to show the pause", || async {
+        let url = format!("http://127.0.0.1:{}/metrics", stack.port);
+        let metrics = reqwest::get(url).await.ok()?.text().await.ok()?;
+        metrics.contains(&paused).then_some(())
+    })
+    .await;
     // The first page showed 90 % used: no further page was asked for.
     let calls = org.calls();
     let pages: u64 = calls.iter().filter(|(route, _)| route.contains("/query")).map(|(_, n)| n).sum();
