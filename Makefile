@@ -9,12 +9,14 @@ RELEASE := --release --locked
 run: deps build
 	deploy/local/run.sh
 
-## test: everything CI checks (formatting, lints, all tests against the real PostgreSQL and RabbitMQ)
+## test: everything CI checks (formatting, lints, all tests against the real PostgreSQL and RabbitMQ).
+## `--tests` rather than `--all-targets`: the benchmarks (examples) hold no tests, clippy
+## --all-targets already checks that they compile, and linking each as a test harness cost minutes.
 test: deps lint deny
 	deploy/prometheus/check.sh
 	deploy/k8s/check.sh
 	deploy/local/sweep-test-leftovers.sh
-	$(CARGO) test $(RELEASE) --workspace --all-targets
+	$(CARGO) test $(RELEASE) --workspace --tests
 	$(CARGO) test $(RELEASE) --workspace --doc
 
 ## bench: the benchmarks whose figures BENCHMARKS.md reports
