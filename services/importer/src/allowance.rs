@@ -162,13 +162,8 @@ pub async fn refresh(pool: &PgPool, reported: &mut Reported) -> Result<(), sqlx:
 /// Runs [`refresh`] every `every` until `stop`.
 pub async fn run(pool: PgPool, every: Duration, stop: CancellationToken) {
     let mut reported = Reported::default();
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.cancelled() => return,
-        }
+    let mut beat = crate::schedule::Every::new(every, stop);
+    while beat.next().await {
         if let Err(e) = refresh(&pool, &mut reported).await {
             tracing::warn!(error = %e, "the pauses and API usage could not be read for the metrics; trying again");
         }

@@ -152,15 +152,35 @@ pub async fn tick(pool: &PgPool, broker: &Broker) -> anyhow::Result<usize> {
     Ok(due.len())
 }
 
+/// The beat of a background loop: the first beat at once, then one every
+/// period (a slow round delays the next instead of bunching them), until
+/// the process stops.
+pub struct Every {
+    ticker: tokio::time::Interval,
+    stop: CancellationToken,
+}
+
+impl Every {
+    /// Beats every `period` until `stop`.
+    pub fn new(period: Duration, stop: CancellationToken) -> Self {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { ticker, stop }
+    }
+
+    /// Waits for the next beat; false once the process stops.
+    pub async fn next(&mut self) -> bool {
+        tokio::select! {
+            _ = self.ticker.tick() => true,
+            _ = self.stop.cancelled() => false,
+        }
+    }
+}
+
 /// Runs [`tick`] every `every` until `stop`.
 pub async fn run(pool: PgPool, broker: Broker, every: Duration, stop: CancellationToken) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.cancelled() => return,
-        }
+    let mut beat = Every::new(every, stop);
+    while beat.next().await {
         if let Err(e) = tick(&pool, &broker).await {
             tracing::warn!(error = format!("{e:#}"), "the import schedule could not be checked; trying again");
         }
