@@ -10,11 +10,12 @@ use std::{
 };
 
 use fa_amqp::{ConsumerOptions, Handler, Incoming, Outcome, Outgoing, Topology};
-use fa_runtime::{CommonConfig, config::LogFormat, host::Host, launch::Context};
+use fa_runtime::{host::Host, launch::Context};
 use fa_testkit::{TestDatabase, TestVhost, eventually};
-use secrecy::SecretString;
 use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::sync::CancellationToken;
+
+mod support;
 
 const WORK: &str = "test-host.work";
 const TASK_OUT: &str = "test-host.task-out";
@@ -89,16 +90,7 @@ fn messages_on(vhost: &TestVhost, queue: &str) -> Option<u64> {
 async fn consumers_stop_then_owned_tasks_then_the_broker_then_the_pool() {
     let db = TestDatabase::create().await.expect("database");
     let vhost = TestVhost::create().expect("vhost");
-    let common = CommonConfig {
-        service: "test-host",
-        amqp_url: SecretString::from(vhost.url.clone()),
-        amqp_tls_roots: None,
-        database_url: SecretString::from(db.url.clone()),
-        http_addr: "127.0.0.1:0".parse().expect("address"),
-        log_format: LogFormat::Json,
-        log_filter: "info".to_owned(),
-        otlp_endpoint: None,
-    };
+    let common = support::config("test-host", &db, &vhost);
     let topology = Topology::new().queue(WORK, &[]).queue(TASK_OUT, &[]);
     let mut host = Host::start(&common, topology).await.expect("the host starts");
     let events = Events::default();

@@ -6,27 +6,15 @@
 use std::{net::SocketAddr, process::Command, time::Duration};
 
 use fa_amqp::{ConsumerOptions, Handler, Incoming, Outcome, Topology};
-use fa_runtime::{CommonConfig, config::LogFormat, host::Host, launch::Context};
+use fa_runtime::{host::Host, launch::Context};
 use fa_testkit::{TestDatabase, TestVhost, eventually};
-use secrecy::SecretString;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
+mod support;
+
 const WORK: &str = "test-liveness.work";
 const WAIT: Duration = Duration::from_secs(30);
-
-fn common(db: &TestDatabase, vhost: &TestVhost) -> CommonConfig {
-    CommonConfig {
-        service: "test-liveness",
-        amqp_url: SecretString::from(vhost.url.clone()),
-        amqp_tls_roots: None,
-        database_url: SecretString::from(db.url.clone()),
-        http_addr: "127.0.0.1:0".parse().expect("address"),
-        log_format: LogFormat::Json,
-        log_filter: "info".to_owned(),
-        otlp_endpoint: None,
-    }
-}
 
 struct Ack;
 
@@ -72,7 +60,9 @@ fn rabbitmqctl(args: &[&str]) {
 async fn healthz_names_the_task_or_consumer_that_ended_before_shutdown() {
     let db = TestDatabase::create().await.expect("database");
     let vhost = TestVhost::create().expect("vhost");
-    let mut host = Host::start(&common(&db, &vhost), Topology::new().queue(WORK, &[])).await.expect("the host starts");
+    let mut host = Host::start(&support::config("test-liveness", &db, &vhost), Topology::new().queue(WORK, &[]))
+        .await
+        .expect("the host starts");
     let shutdown = CancellationToken::new();
 
     host.own("steady", until_shutdown(&shutdown));
@@ -135,7 +125,9 @@ async fn healthz_names_the_task_or_consumer_that_ended_before_shutdown() {
 async fn a_rabbitmq_outage_fails_readyz_not_healthz() {
     let db = TestDatabase::create().await.expect("database");
     let vhost = TestVhost::create().expect("vhost");
-    let mut host = Host::start(&common(&db, &vhost), Topology::new().queue(WORK, &[])).await.expect("the host starts");
+    let mut host = Host::start(&support::config("test-liveness", &db, &vhost), Topology::new().queue(WORK, &[]))
+        .await
+        .expect("the host starts");
     let shutdown = CancellationToken::new();
 
     // A task that keeps using the broker and the pool through the outage.
