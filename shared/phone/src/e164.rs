@@ -70,6 +70,12 @@ impl E164 {
         Some(E164(text))
     }
 
+    /// An E.164 already known valid: `+`, the country code and a national
+    /// number that its country's patterns accept (see [`crate::japan`]).
+    pub(crate) fn from_checked(text: String) -> Self {
+        E164(text)
+    }
+
     /// The number as E.164 text, e.g. `"+81312345678"`.
     pub fn as_str(&self) -> &str {
         &self.0

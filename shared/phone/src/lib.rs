@@ -18,6 +18,7 @@
 
 mod e164;
 mod forms;
+mod japan;
 mod normalize;
 mod region;
 mod valid;

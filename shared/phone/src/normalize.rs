@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::{E164, Region};
+use crate::{E164, Region, japan::Reading};
 
 /// The E.164 form of a number as people store it, reading numbers without a
 /// country code in `default_region` (Front Agent passes [`Region::JAPAN`], so
@@ -35,6 +35,13 @@ pub fn normalize(stored: &str, default_region: Region) -> Option<E164> {
     let allowed = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '+' | '-' | '(' | ')' | '.');
     if !main.chars().all(allowed) || !main.chars().any(|c| c.is_ascii_digit()) {
         return None;
+    }
+    if default_region == Region::JAPAN {
+        match crate::japan::usual(main) {
+            Reading::Valid(number) => return Some(number),
+            Reading::NotValid => return None,
+            Reading::Unusual => {}
+        }
     }
     let number = phonenumber::parse(Some(default_region.id()), main).ok()?;
     E164::from_valid(&number)

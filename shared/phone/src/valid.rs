@@ -114,6 +114,16 @@ fn patterns(metadata: &'static Metadata) -> Option<Arc<Patterns>> {
     Some(patterns)
 }
 
+/// Japan's patterns, compiled on first use.
+static JAPAN: LazyLock<Option<Arc<Patterns>>> = LazyLock::new(|| DATABASE.by_id("JP").and_then(patterns));
+
+/// Whether `national` (digits, no trunk `0`) is a valid number of Japan:
+/// [`is_valid`] of `+81` and `national`, Japan being the only region of
+/// code 81.
+pub(crate) fn is_valid_japanese(national: &str) -> bool {
+    JAPAN.as_ref().is_some_and(|japan| japan.has_type(national))
+}
+
 /// phonenumber's `PhoneNumber::is_valid`.
 pub(crate) fn is_valid(number: &PhoneNumber) -> bool {
     let code = number.code().value();
