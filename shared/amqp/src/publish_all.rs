@@ -11,12 +11,15 @@
 
 use std::{
     collections::VecDeque,
+    future::{Future, poll_fn},
+    pin::Pin,
     sync::{Arc, atomic::Ordering},
+    task::{Context, Waker},
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
 
 use fa_messages::Message;
-use futures_util::{StreamExt as _, stream::FuturesOrdered};
+use futures_util::future::maybe_done;
 use lapin::{
     BasicProperties, Confirmation,
     options::BasicPublishOptions,
@@ -124,7 +127,14 @@ impl Broker {
             metrics::histogram!("fa_amqp_publish_duration_seconds", "service" => service, "exchange" => M::EXCHANGE);
         let mut shared = Shared::new(service, M::TYPE);
         let mut sent: VecDeque<Pending<'m, M>> = VecDeque::with_capacity(WINDOW);
-        let mut in_flight = FuturesOrdered::new();
+        // The messages sent and not yet confirmed, oldest first. Each is
+        // polled once when it is made, which queues its frames (lapin does
+        // that before its first await), with a waker that wakes nothing;
+        // after that only the oldest is polled, with this task's waker.
+        // Confirms arrive in bursts (`multiple`): a burst wakes this task
+        // once, for the oldest, and the rest are found done as they come
+        // to the front, instead of each confirm waking it.
+        let mut in_flight = VecDeque::with_capacity(WINDOW);
         let mut body_size = 256;
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
@@ -141,7 +151,7 @@ impl Broker {
                 let now = Instant::now();
                 pending.first_sent.get_or_insert(now);
                 sent.push_back(pending);
-                in_flight.push_back(async move {
+                let mut message = maybe_done(Box::pin(async move {
                     let options = BasicPublishOptions { mandatory: true, ..Default::default() };
                     let sent = channel
                         .basic_publish(M::EXCHANGE.into(), M::ROUTING_KEY.into(), options, &body, properties)
@@ -151,27 +161,30 @@ impl Broker {
                         Err(e) => Err(e),
                     };
                     (outcome, now)
-                });
+                }));
+                let _ = Pin::new(&mut message).poll(&mut Context::from_waker(Waker::noop()));
+                in_flight.push_back(message);
             }
-            let Some(front) = sent.front() else { return Ok(Pass::Done) };
+            let (Some(front), Some(oldest)) = (in_flight.front_mut(), sent.front()) else { return Ok(Pass::Done) };
             let (outcome, at) = tokio::select! {
                 biased;
-                outcome = in_flight.next() => match outcome {
+                () = poll_fn(|cx| Pin::new(&mut *front).poll(cx)) => match Pin::new(front).take_output() {
                     Some(outcome) => outcome,
                     None => return Ok(Pass::Done),
                 },
                 () = &mut deadline => {
-                    let expires = front.first_sent.unwrap_or_else(Instant::now) + timeout;
+                    let expires = oldest.first_sent.unwrap_or_else(Instant::now) + timeout;
                     if expires <= Instant::now() {
                         let label = "failed";
                         metrics::counter!("fa_amqp_published_total", "service" => service, "exchange" => M::EXCHANGE,
                             "routing_key" => M::ROUTING_KEY, "outcome" => label).increment(1);
-                        return Err((front.index, PublishError::Timeout(timeout)));
+                        return Err((oldest.index, PublishError::Timeout(timeout)));
                     }
                     deadline.as_mut().reset(expires.into());
                     continue;
                 }
             };
+            in_flight.pop_front();
             let Some(done) = sent.pop_front() else { return Ok(Pass::Done) };
             let failed = |error: PublishError, label: &'static str| {
                 metrics::counter!("fa_amqp_published_total", "service" => service, "exchange" => M::EXCHANGE,
