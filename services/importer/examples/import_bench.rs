@@ -21,6 +21,9 @@
 //! importer's rate as a share of the reader's (the mean of the two reads),
 //! and the importer's CPU per 100,000 records (user plus system time of
 //! its process from the registration to the end).
+//!
+//! `IMPORT_BENCH_IMPORTER=<path>` measures another build of the importer
+//! (e.g. an older commit's) against the same org.
 
 use std::{
     collections::HashMap,
@@ -45,8 +48,17 @@ const LOOKBACK: Duration = Duration::from_secs(365 * 24 * 3600);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/importer");
-    anyhow::ensure!(binary.exists(), "build it first: cargo build --release -p importer");
+    // IMPORT_BENCH_IMPORTER runs another build of the importer (an older
+    // commit's, to compare side by side in one session on the same machine).
+    let binary = match std::env::var_os("IMPORT_BENCH_IMPORTER") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/importer"),
+    };
+    anyhow::ensure!(
+        binary.exists(),
+        "{} does not exist: build it first with cargo build --release -p importer",
+        binary.display()
+    );
     let sfsim = sfsim::server::Server::start_local().await?;
     let org = sfsim::fixture::connected_org(&sfsim.sim, "Bench")?;
     let records = match std::env::var("IMPORT_BENCH_RECORDS") {
@@ -146,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
 
     let before = bare_read(&sfsim, &org).await?;
     let pid = importer.pid();
-    let cpu_before = cpu_seconds(&format!("/proc/{pid}/stat")).unwrap_or(0.0);
+    let cpu_before = cpu_seconds(&format!("/proc/{pid}/stat")).unwrap_or_default();
     let started = Instant::now();
     let registered = http
         .put(format!("http://127.0.0.1:{broker_port}/v1/tenants/bench/salesforce/connection"))
@@ -177,7 +189,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let took = started.elapsed();
-    let cpu = cpu_seconds(&format!("/proc/{pid}/stat")).map(|after| after - cpu_before);
+    let cpu = cpu_seconds(&format!("/proc/{pid}/stat"))
+        .map(|after| Cpu { user: after.user - cpu_before.user, system: after.system - cpu_before.system });
     peak_kib = peak_kib.max(vm_hwm_kib(pid).unwrap_or(0));
     let after = bare_read(&sfsim, &org).await?;
     let rate = upserts as f64 / took.as_secs_f64();
@@ -197,10 +210,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  importer rate / bare reader rate: {:.1} %", rate / reader * 100.0);
     println!("  importer peak RSS: {:.1} MiB", peak_kib as f64 / 1024.0);
-    if let Some(cpu) = cpu {
+    if let Some(Cpu { user, system }) = cpu {
+        let cpu = user + system;
         println!(
-            "  importer CPU: {cpu:.2} s over the run, {:.2} CPU-s per 100,000 records ({:.1} µs a record; \
-             the rest of the 2 cores: RabbitMQ, sfsim, this consumer)",
+            "  importer CPU: {cpu:.2} s over the run (user {user:.2}, system {system:.2}), {:.2} CPU-s per 100,000 \
+             records ({:.1} µs a record; the rest of the 2 cores: RabbitMQ, sfsim, this consumer)",
             cpu / upserts as f64 * 100_000.0,
             cpu / upserts as f64 * 1e6
         );
@@ -246,14 +260,21 @@ async fn bare_read(sfsim: &sfsim::server::Server, org: &sfsim::fixture::Connecte
     Ok(Read { records, took: started.elapsed() })
 }
 
-/// User plus system CPU time of a process, from its `/proc/<pid>/stat`.
-fn cpu_seconds(path: &str) -> Option<f64> {
+/// CPU time of a process, in seconds.
+#[derive(Default)]
+struct Cpu {
+    user: f64,
+    system: f64,
+}
+
+/// User and system CPU time of a process, from its `/proc/<pid>/stat`.
+fn cpu_seconds(path: &str) -> Option<Cpu> {
     let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name, which is in parentheses.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+    let seconds = |field: usize| Some(fields.get(field)?.parse::<f64>().ok()? / 100.0);
+    Some(Cpu { user: seconds(11)?, system: seconds(12)? })
 }
 
 /// The process's peak resident set size (`VmHWM`), in KiB.
