@@ -170,7 +170,9 @@ impl Broker {
                 biased;
                 () = poll_fn(|cx| Pin::new(&mut *front).poll(cx)) => match Pin::new(front).take_output() {
                     Some(outcome) => outcome,
-                    None => return Ok(Pass::Done),
+                    // Not reached: a future that answered has its output.
+                    // Were it reached, the message is not known confirmed.
+                    None => return Err((oldest.index, PublishError::Closed)),
                 },
                 () = &mut deadline => {
                     let expires = oldest.first_sent.unwrap_or_else(Instant::now) + timeout;
