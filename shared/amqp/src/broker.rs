@@ -24,6 +24,7 @@ use tracing::Instrument as _;
 
 use crate::{
     batch::{BatchHandler, BatchOptions},
+    bulk::Bulk,
     consume::{self, ConsumerHandle, ConsumerOptions, Handler},
     headers,
     publish::{Outgoing, PublishError},
@@ -90,6 +91,9 @@ struct Inner {
     stop: CancellationToken,
     stopped: CancellationToken,
     generations: AtomicU64,
+    /// [`Broker::publish_all`]'s connections not in use, the most recently
+    /// used last; closed once idle for [`crate::bulk::IDLE_LIMIT`].
+    bulk: std::sync::Mutex<Vec<Bulk>>,
 }
 
 /// How long [`Broker::close`] waits for the helpers to close their
@@ -113,11 +117,6 @@ impl Link {
     pub(crate) fn usable(&self) -> bool {
         !self.broken.is_cancelled() && self.connection.status().connected()
     }
-
-    /// The publishing channels (at least one).
-    pub(crate) fn publishers(&self) -> &[Channel] {
-        &self.publishers
-    }
 }
 
 impl Broker {
@@ -140,9 +139,12 @@ impl Broker {
             stop: CancellationToken::new(),
             stopped: CancellationToken::new(),
             generations: AtomicU64::new(0),
+            bulk: std::sync::Mutex::new(Vec::new()),
         });
         tokio::spawn(supervise(inner.clone()).instrument(tracing::info_span!("amqp", service)));
-        Self { inner }
+        let broker = Self { inner };
+        broker.spawn_helper(close_idle_bulk(broker.clone()).instrument(tracing::info_span!("amqp", service)));
+        broker
     }
 
     /// The binary's name, used as `app_id`.
@@ -330,6 +332,43 @@ impl Broker {
         consume::start_batches(self.clone(), options, batching, handler)
     }
 
+    /// A publishing connection for [`Broker::publish_all`]: an idle one,
+    /// or a new one.
+    pub(crate) async fn take_bulk(&self) -> Result<Bulk, crate::bulk::Lost> {
+        loop {
+            let idle = self.inner.bulk.lock().ok().and_then(|mut idle| idle.pop());
+            match idle {
+                Some(bulk) if bulk.idle_since.elapsed() < crate::bulk::IDLE_LIMIT => return Ok(bulk),
+                // Not closed in time by `close_idle_bulk` (a busy runtime): closed now, off this path.
+                Some(stale) => drop(tokio::spawn(stale.close())),
+                None => break,
+            }
+        }
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
+        let name = format!("{}@{host} (bulk publishing)", self.inner.service);
+        Bulk::connect(self.inner.url.expose_secret(), self.inner.options.tls_roots.as_deref(), &name).await
+    }
+
+    /// Gives back a publishing connection with nothing in flight: kept for
+    /// the next call, or closed when the broker is closing.
+    pub(crate) async fn give_back(&self, mut bulk: Bulk) {
+        if self.inner.closing.is_cancelled() {
+            bulk.close().await;
+            return;
+        }
+        bulk.idle_since = Instant::now();
+        let refused = match self.inner.bulk.lock() {
+            Ok(mut idle) => {
+                idle.push(bulk);
+                None
+            }
+            Err(_) => Some(bulk),
+        };
+        if let Some(bulk) = refused {
+            bulk.close().await;
+        }
+    }
+
     /// Closes the connection. Call it after the consumers have stopped, so
     /// their last acks and publishes go through.
     ///
@@ -420,6 +459,33 @@ pub(crate) fn zero_failed_publishes(service: &'static str, exchange: &str, routi
         metrics::counter!("fa_amqp_published_total", "service" => service, "exchange" => exchange.to_owned(),
             "routing_key" => routing_key.to_owned(), "outcome" => outcome)
         .increment(0);
+    }
+}
+
+/// Closes [`Broker::publish_all`]'s connections once idle for
+/// [`crate::bulk::IDLE_LIMIT`] (they send no heartbeats), and all of them
+/// when the broker closes.
+async fn close_idle_bulk(broker: Broker) {
+    loop {
+        let closing = tokio::select! {
+            _ = broker.inner.closing.cancelled() => true,
+            _ = tokio::time::sleep(crate::bulk::IDLE_LIMIT / 2) => false,
+        };
+        let stale: Vec<Bulk> = match broker.inner.bulk.lock() {
+            Ok(mut idle) if closing => idle.drain(..).collect(),
+            Ok(mut idle) => {
+                let stale =
+                    idle.iter().take_while(|bulk| bulk.idle_since.elapsed() >= crate::bulk::IDLE_LIMIT / 2).count();
+                idle.drain(..stale).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for bulk in stale {
+            bulk.close().await;
+        }
+        if closing {
+            return;
+        }
     }
 }
 

@@ -8,7 +8,9 @@
 //!   queue, the quorum queue, its `<queue>.dlq` and its retry delay queues.
 //! - [`Broker::publish`] sends a message with the contract's properties and
 //!   returns only once the broker has confirmed it; [`Broker::publish_all`]
-//!   publishes many in order with their confirms in flight.
+//!   publishes many in order with their confirms in flight, on a
+//!   connection of its own that encodes a window of messages into one
+//!   write (lapin's per-message machinery was most of the importer's CPU).
 //! - [`Broker::consume`] runs a [`Handler`] with a bounded prefetch, acks
 //!   only after the handler's effect is durable, dead-letters permanent
 //!   failures on their first delivery with `x-fa-error`, and schedules
@@ -36,6 +38,7 @@
 mod batch;
 mod broadcast;
 mod broker;
+mod bulk;
 mod consume;
 mod failure;
 mod headers;

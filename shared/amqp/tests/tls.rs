@@ -11,6 +11,7 @@ use std::{sync::Arc, time::Duration};
 
 use base64::Engine as _;
 use fa_amqp::{Broker, BrokerOptions, ExchangeKind, Topology};
+use fa_messages::{ImportCompletedV1, topology::SYNC_EXCHANGE};
 use fa_testkit::{TestVhost, eventually};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use secrecy::SecretString;
@@ -116,6 +117,39 @@ async fn amqps_with_the_ca_of_rabbitmqs_certificate_connects_and_publishes() {
         .expect("rabbitmqctl");
     assert!(String::from_utf8_lossy(&exchanges.stdout).lines().any(|l| l.trim() == "test.tls"));
     broker.broadcast("test.tls", b"{}").await.expect("a confirmed publish over TLS");
+    assert_eq!(front.handshakes_failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    broker.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_all_connects_over_tls_with_the_same_ca() {
+    let vhost = TestVhost::create().expect("vhost");
+    let front = tls_front().await;
+    let topology = Topology::new().exchange(SYNC_EXCHANGE, ExchangeKind::Topic);
+    let broker = Broker::start(
+        SecretString::from(amqps_url(&vhost, &front)),
+        "test-tls",
+        topology,
+        options(Some(front.ca_pem.clone())),
+    );
+    eventually(WAIT, "a connection over TLS", || async { broker.readiness().ok() }).await;
+    // Front Agent's queue, straight on RabbitMQ.
+    let connection =
+        lapin::Connection::connect(&vhost.url, lapin::ConnectionProperties::default()).await.expect("connect");
+    let channel = connection.create_channel().await.expect("channel");
+    let (queue, no_options) = ("tls.sync", lapin::types::FieldTable::default());
+    channel.queue_declare(queue.into(), Default::default(), no_options.clone()).await.expect("declare");
+    channel
+        .queue_bind(queue.into(), SYNC_EXCHANGE.into(), "#".into(), Default::default(), no_options)
+        .await
+        .expect("bind");
+
+    let text = include_str!("../../messages/examples/import.completed.v1.json");
+    let message: ImportCompletedV1 = serde_json::from_str(text).expect("example parses");
+    broker.publish_all(&vec![message; 1_000]).await.expect("confirmed over TLS");
+    let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+    let declared = channel.queue_declare(queue.into(), passive, Default::default()).await.expect("queue");
+    assert_eq!(declared.message_count(), 1_000);
     assert_eq!(front.handshakes_failed.load(std::sync::atomic::Ordering::Relaxed), 0);
     broker.close().await;
 }
