@@ -98,18 +98,20 @@ fn options(tls_roots: Option<String>) -> BrokerOptions {
     }
 }
 
+/// A broker connected through `front`, trusting the CA that signed it.
+async fn started_over_tls(vhost: &TestVhost, front: &TlsFront, topology: Topology) -> Broker {
+    let url = SecretString::from(amqps_url(vhost, front));
+    let broker = Broker::start(url, "test-tls", topology, options(Some(front.ca_pem.clone())));
+    eventually(WAIT, "a connection over TLS", || async { broker.readiness().ok() }).await;
+    broker
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqps_with_the_ca_of_rabbitmqs_certificate_connects_and_publishes() {
     let vhost = TestVhost::create().expect("vhost");
     let front = tls_front().await;
     let topology = Topology::new().exchange("test.tls", ExchangeKind::Topic);
-    let broker = Broker::start(
-        SecretString::from(amqps_url(&vhost, &front)),
-        "test-tls",
-        topology,
-        options(Some(front.ca_pem.clone())),
-    );
-    eventually(WAIT, "a connection over TLS", || async { broker.readiness().ok() }).await;
+    let broker = started_over_tls(&vhost, &front, topology).await;
     // The exchange the broker declared over TLS is there.
     let exchanges = std::process::Command::new("rabbitmqctl")
         .args(["list_exchanges", "-q", "-p", &vhost.name, "name"])
@@ -126,13 +128,7 @@ async fn publish_all_connects_over_tls_with_the_same_ca() {
     let vhost = TestVhost::create().expect("vhost");
     let front = tls_front().await;
     let topology = Topology::new().exchange(SYNC_EXCHANGE, ExchangeKind::Topic);
-    let broker = Broker::start(
-        SecretString::from(amqps_url(&vhost, &front)),
-        "test-tls",
-        topology,
-        options(Some(front.ca_pem.clone())),
-    );
-    eventually(WAIT, "a connection over TLS", || async { broker.readiness().ok() }).await;
+    let broker = started_over_tls(&vhost, &front, topology).await;
     // Front Agent's queue, straight on RabbitMQ.
     let connection =
         lapin::Connection::connect(&vhost.url, lapin::ConnectionProperties::default()).await.expect("connect");
