@@ -539,8 +539,14 @@ async fn an_allowance_spent_on_an_empty_page_pauses_before_the_next_object_is_qu
     let calls = org.calls();
     let queries: u64 = calls.iter().filter(|(route, _)| route.contains("/query")).map(|(_, n)| n).sum();
     assert_eq!(queries, 1, "Contacts are not queried once the allowance is 90 % used: {calls:?}");
-    let (_, state) = stack.admin(reqwest::Method::GET, &format!("/v1/tenants/{TENANT}/imports")).await;
-    assert!(state["paused_until"].is_string(), "{state}");
+    // import.completed is published before the pause is written: wait
+    // for the pause, not assume it landed first.
+    let path = format!("/v1/tenants/{TENANT}/imports");
+    fa_testkit::eventually(Duration::from_secs(10), "the pause to be recorded", || async {
+        let (_, state) = stack.admin(reqwest::Method::GET, &path).await;
+        state["paused_until"].is_string().then_some(())
+    })
+    .await;
 
     org.set_limits(Some(0), None);
     stack.request_import().await;

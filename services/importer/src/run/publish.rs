@@ -2,7 +2,7 @@
 //! messages sent in read order with confirms, and what the broker
 //! confirmed counted and handed over to be written.
 
-use fa_messages::{CustomerRemovedV1, CustomerUpsertV1, ObjectCounts, SObject, SalesforceId, SalesforceRef, TenantId};
+use fa_messages::{Message, ObjectCounts, SObject, SalesforceId, SalesforceRef, TenantId};
 use fa_store::customer_index;
 
 use super::{
@@ -82,27 +82,26 @@ impl Importer {
         let mut start = 0;
         for stretch in messages.chunk_by(Outgoing::same_kind) {
             let sent = match stretch[0] {
-                Outgoing::Upsert(_) => {
-                    let upserts: Vec<&CustomerUpsertV1> =
-                        stretch.iter().copied().filter_map(Outgoing::upsert).collect();
-                    self.broker
-                        .publish_all(upserts)
-                        .await
-                        .map_err(|(index, e)| (index, format!("publishing customer.upsert failed: {e}")))
-                }
-                Outgoing::Removed(_) => {
-                    let removals: Vec<&CustomerRemovedV1> =
-                        stretch.iter().copied().filter_map(Outgoing::removed).collect();
-                    self.broker
-                        .publish_all(removals)
-                        .await
-                        .map_err(|(index, e)| (index, format!("publishing customer.removed failed: {e}")))
-                }
+                Outgoing::Upsert(_) => self.publish_stretch(stretch, Outgoing::upsert).await,
+                Outgoing::Removed(_) => self.publish_stretch(stretch, Outgoing::removed).await,
             };
             sent.map_err(|(index, e)| (start + index, e))?;
             start += stretch.len();
         }
         Ok(())
+    }
+
+    /// Publishes a stretch of messages of one type, `pick` taking each.
+    async fn publish_stretch<'m, M: Message + 'm>(
+        &self,
+        stretch: &[Outgoing<'m>],
+        pick: fn(Outgoing<'m>) -> Option<&'m M>,
+    ) -> Result<(), (usize, String)> {
+        let messages: Vec<&M> = stretch.iter().copied().filter_map(pick).collect();
+        self.broker
+            .publish_all(messages)
+            .await
+            .map_err(|(index, e)| (index, format!("publishing {} failed: {e}", M::ROUTING_KEY)))
     }
 
     /// Decides, for the records of `batch` found gone, whether Front Agent
