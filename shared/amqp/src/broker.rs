@@ -344,8 +344,7 @@ impl Broker {
                 None => break,
             }
         }
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
-        let name = format!("{}@{host} (bulk publishing)", self.inner.service);
+        let name = format!("{} (bulk publishing)", connection_name(self.inner.service));
         Bulk::connect(self.inner.url.expose_secret(), self.inner.options.tls_roots.as_deref(), &name).await
     }
 
@@ -547,9 +546,14 @@ async fn supervise(inner: Arc<Inner>) {
     inner.stopped.cancel();
 }
 
-async fn connect(inner: &Inner) -> anyhow::Result<Arc<Link>> {
+/// What RabbitMQ shows of this process's connections: `SERVICE@POD`.
+fn connection_name(service: &str) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
-    let properties = ConnectionProperties::default().with_connection_name(format!("{}@{host}", inner.service).into());
+    format!("{service}@{host}")
+}
+
+async fn connect(inner: &Inner) -> anyhow::Result<Arc<Link>> {
+    let properties = ConnectionProperties::default().with_connection_name(connection_name(inner.service).into());
     let tls = lapin::tcp::OwnedTLSConfig { identity: None, cert_chain: inner.options.tls_roots.clone() };
     let connecting =
         Connection::connect_with_config(inner.url.expose_secret(), properties, tls, lapin::runtime::default_runtime()?);
